@@ -1,0 +1,3 @@
+"""Only what the repository's own tests need: the pytester fixture for testing the plugin in a subprocess."""
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,49 @@
+"""Activation peak of vLLM's profile run (``torch peak memory increase``), per GPU.
+
+vLLM sizes its KV pool after a dummy forward pass at max_num_batched_tokens tokens spread over
+min(max_num_seqs, T) requests, followed by a sampler warm-up over those requests with top-k/top-p. The peak is the
+larger of the forward pass and the sampler (which sorts fp32 [N, vocab] logits with int64 indices and holds the
+[T, h] hidden states meanwhile). It does not depend on batch x sequence of a workload (memory-physics.md 2.2, 3.3).
+"""
+
+from __future__ import annotations
+
+from pytest_llmsizer.calculator import coefficients as k
+from pytest_llmsizer.catalog.arch import ModelArch
+
+
+def sampler_coefficient(version: tuple[int, int]) -> tuple[float, str]:
+    """c_v for a vLLM version, and the source of that value."""
+    for upper, value, source in k.SAMPLER_BYTES_PER_SEQ_VOCAB:
+        if version < upper:
+            return value, source
+    last = k.SAMPLER_BYTES_PER_SEQ_VOCAB[-1]
+    return last[1], last[2]
+
+
+def forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> float:
+    """Live tensors of one decoder layer's forward pass over ``tokens`` tokens on one rank."""
+    h, d = arch.hidden_size, arch.head_dim
+    qkv = (arch.num_attention_heads + 2 * arch.num_kv_heads) * d / tp
+    dense = 3 * arch.intermediate_size / tp if "dense" in arch.layer_mlp else 0
+    per_token = 2 * h + qkv + dense
+    total = act_bytes * tokens * per_token
+    if arch.moe is not None and "moe" in arch.layer_mlp:
+        chunk = min(tokens, k.FUSED_MOE_CHUNK_TOKENS)
+        moe = arch.moe
+        total += act_bytes * chunk * moe.experts_per_token * 3 * moe.expert_intermediate_size / tp
+        total += 4 * tokens * moe.num_experts  # router logits in fp32
+    return total
+
+
+def vllm_activation_peak(arch: ModelArch, *, max_num_batched_tokens: int, max_num_seqs: int, tp: int,
+                         act_bytes: float, version: tuple[int, int]) -> tuple[int, dict[str, float]]:
+    """Peak torch memory increase of the profile run, and the terms it was built from."""
+    tokens = max_num_batched_tokens
+    seqs = min(max_num_seqs, tokens)
+    c_v, _ = sampler_coefficient(version)
+    forward = forward_bytes(arch, tokens, tp, act_bytes)
+    sampler = 2 * tokens * arch.hidden_size + c_v * seqs * arch.vocab_size
+    peak = max(forward, sampler)
+    return int(peak), {"forward_bytes": forward, "sampler_bytes": sampler, "sampler_coefficient": c_v,
+                       "profile_tokens": tokens, "profile_seqs": seqs}

@@ -1,0 +1,146 @@
+"""Every coefficient the built-in calculator uses, named, documented with its source, in one place.
+
+Physics first: most of the calculator is exact arithmetic over the architecture (bytes per parameter, KV page
+sizes, vLLM's own block bookkeeping). What cannot be derived is kept here, each with where it comes from
+(``../shared/notes/memory-physics.md`` section numbers, vLLM source files, or measured logs) and whether it is a
+fitted value. Fitted values are provisional until ``benchmarks/`` fits them on held-out data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pytest_llmsizer.units import GiB, MiB
+
+# --- dtypes -----------------------------------------------------------------------------------------------------
+
+DTYPE_BYTES: dict[str, float] = {
+    "float32": 4, "fp32": 4, "float": 4,
+    "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "half": 2,
+    "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1, "fp8_inc": 1, "float8_e4m3fn": 1, "int8": 1,
+    "nvfp4": 0.5625,  # per element: 4 bits + one fp8 scale per 16 (memory-physics.md 2.4)
+}
+"""Bytes per element of activation / KV dtypes."""
+
+DEFAULT_WEIGHT_DTYPE = "bfloat16"
+"""vLLM's ``--dtype auto`` takes the checkpoint's torch_dtype; fp32 checkpoints are served in bf16/fp16."""
+
+# --- weights ----------------------------------------------------------------------------------------------------
+
+VOCAB_PADDING = 64
+"""vLLM pads the vocabulary of VocabParallelEmbedding / ParallelLMHead to a multiple of 64 x TP
+(``vllm/model_executor/layers/vocab_parallel_embedding.py``, DEFAULT_VOCAB_PADDING_SIZE; memory-physics.md 3.1)."""
+
+GPTQ_G_IDX_BYTES = 4
+"""GPTQ stores an int32 ``g_idx`` per input channel (memory-physics.md 3.1 table)."""
+
+QUANT_SCALE_BYTES = 2
+"""AWQ/GPTQ group scales are fp16."""
+
+FP32_SCALE_BYTES = 4
+"""FP8/INT8 per-channel and per-block scales are fp32 (memory-physics.md 3.1)."""
+
+MXFP4_BYTES_PER_PARAM = 0.53125
+"""MXFP4: 4 bits + one E8M0 scale per 32 = 4.25 bits (memory-physics.md 3.1)."""
+
+MXFP4_MOE_PADDING = 256
+"""vLLM's MXFP4 fused-MoE kernels pad the per-rank expert intermediate size to a multiple of 256
+(``vllm/model_executor/layers/quantization/mxfp4.py``); checked against vllm#33155 (gpt-oss-120b, 64.38 GiB)."""
+
+NVFP4_BYTES_PER_PARAM = 0.5625
+"""NVFP4: 4 bits + one FP8 scale per 16 = 4.5 bits (memory-physics.md 3.1)."""
+
+BNB_4BIT_BLOCK = 64
+"""bitsandbytes NF4 keeps one fp32 absmax per 64 weights (4.5 bits); double quant stores it as int8 with an fp32
+scale per 256 blocks (about 4.127 bits) (memory-physics.md 3.1)."""
+
+# --- KV cache ---------------------------------------------------------------------------------------------------
+
+DEFAULT_BLOCK_SIZE = 16
+"""vLLM's default KV block size in tokens (``CacheConfig.block_size``) on CUDA and ROCm."""
+
+MAMBA_BLOCK_ALIGNMENT = 16
+"""For hybrid Mamba/GDN models vLLM raises the attention block size, in multiples of this, until one attention page
+is at least one Mamba state page ("Setting attention block size to 528...2128 tokens", memory-physics.md 2.4)."""
+
+FP8_DS_MLA_BYTES_PER_TOKEN = 656
+"""vLLM ``fp8_ds_mla`` KV layout for DeepSeek MLA: 656 B per token per layer (memory-physics.md 2.4)."""
+
+INDEXER_SCALE_BLOCK = 128
+"""DeepSeek-V3.2 indexer keys are fp8 with one fp32 scale per 128 (index_head_dim x (1 + 4/128) B, physics 2.4)."""
+
+# --- vLLM engine policy -----------------------------------------------------------------------------------------
+
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.9
+"""``--gpu-memory-utilization`` default; requested = utilization x TOTAL memory (memory-physics.md 2.1)."""
+
+LARGE_GPU_THRESHOLD_BYTES = 70 * GiB
+"""``arg_utils.get_batch_defaults``: GPUs with >= 70 GiB (not A100) get larger batch defaults (physics 2.2)."""
+
+
+@dataclass(frozen=True)
+class BatchDefaults:
+    max_num_batched_tokens: int
+    max_num_seqs: int
+
+
+BATCH_DEFAULTS_LARGE_GPU = BatchDefaults(max_num_batched_tokens=8192, max_num_seqs=1024)
+"""API-server defaults on >= 70 GiB non-A100 GPUs, vLLM >= 0.10 (memory-physics.md 2.2)."""
+
+BATCH_DEFAULTS_SMALL_GPU = BatchDefaults(max_num_batched_tokens=2048, max_num_seqs=256)
+"""API-server defaults on smaller GPUs and A100s, vLLM >= 0.10 (memory-physics.md 2.2)."""
+
+BATCH_DEFAULTS_V1_EARLY = BatchDefaults(max_num_batched_tokens=8192, max_num_seqs=256)
+"""vLLM 0.8-0.9 V1 API server: 8192 batched tokens, 256 sequences (``_set_default_args_v1``)."""
+
+V0_MIN_BATCHED_TOKENS = 2048
+"""vLLM V0 (< 0.8) without chunked prefill profiles max(max_model_len, 2048) tokens with 256 sequences."""
+V0_MAX_NUM_SEQS = 256
+
+SAMPLER_BYTES_PER_SEQ_VOCAB: tuple[tuple[tuple[int, int], float, str], ...] = (
+    ((0, 17), 38.7, "measured: activation / (1024 x vocab) on 6 H100/H200 logs, vLLM 0.10/0.11 (physics 2.2); "
+                    "the V0 sampler warm-up uses the same sort-based top-k/top-p"),
+    ((0, 20), 28.0, "provisional: Llama-3.3-70B TP4 H200 overhead drops 1.3 GiB at v0.18 (physics 2.5)"),
+    ((99, 0), 12.5, "provisional: v0.20 drops 2-3 GiB more (physics 2.5): Triton top-k/top-p, Model Runner V2"),
+)
+"""c_v: bytes of sampler warm-up peak per (dummy sequence x vocab entry), by vLLM version (each row applies below
+its version, upper bound exclusive). The profile run samples over max_num_seqs dummy requests with top-k/top-p,
+which sorts the fp32 [N, V] logits (values + int64 indices). Only the first row is measured; the others are
+provisional until the fit of issue 5."""
+
+FORWARD_ACTIVATION_BYTES = 2
+"""Forward-pass term at T tokens: about 2 B x T x (2h + (n_q + 2 n_kv) d / t + 3 I / t) (physics 3.3)."""
+
+FUSED_MOE_CHUNK_TOKENS = 16384
+"""``VLLM_FUSED_MOE_CHUNK_SIZE``: fused-MoE intermediates are chunked at this many tokens (physics 2.2)."""
+
+NON_TORCH_BYTES: dict[str, dict[int, int]] = {
+    "cuda": {1: round(0.15 * GiB), 2: round(0.55 * GiB), 4: round(0.75 * GiB), 8: round(1.2 * GiB)},
+    "rocm": {1: round(1.3 * GiB), 2: round(1.5 * GiB), 4: round(1.6 * GiB), 8: round(4.5 * GiB)},
+}
+"""Non-torch memory growth during vLLM start-up (NCCL, custom all-reduce buffers, cuBLAS workspaces) by platform and
+TP size: the suggested priors of memory-physics.md 3.4 (H100/H200 llm-d and VME residuals; MI300X VME residuals).
+Interpolated for other TP sizes. Provisional: fitted in issue 5."""
+
+NON_TORCH_MOE_MLA_EXTRA_BYTES = round(1.0 * GiB)
+"""Extra non-torch memory for MLA/MoE models at TP 8 (memory-physics.md 3.4: "+1 for MLA/MoE")."""
+
+CUDA_GRAPH_BYTES: dict[str, int] = {"cuda": round(0.5 * GiB), "rocm": round(4.0 * GiB)}
+"""CUDA-graph pool prior per GPU: measured "Graph capturing ... took" is -1.2...+2.5 GiB on H200/B200 and
+2.6...8.9 GiB on MI300X (VME, physics 2.3). Provisional midpoints until fitted."""
+
+CUDA_GRAPHS_IN_BUDGET_SINCE = (0, 21)
+"""``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` is on by default since v0.21.0: graph memory is then subtracted from
+the KV budget; before, the pool sits on top of the budget (physics 2.1, vllm-log-formats.md 5)."""
+
+DEFAULT_VLLM_VERSION = (0, 11)
+"""Assumed when a profile or the user gives no parseable vLLM version (the most common version in our data)."""
+
+# --- plain transformers engine ----------------------------------------------------------------------------------
+
+CUDA_CONTEXT_BYTES = 500 * MiB
+"""CUDA context per process, 0.3-0.5 GiB with lazy module loading (physics 3.4). Counted as non-torch memory by a
+plain engine; vLLM's budget excludes it (it sits in the baseline snapshot)."""
+
+LOGITS_BYTES = 4
+"""fp32 logits of the last token per sequence when sampling (physics 3.3, generic engines)."""

@@ -1,0 +1,243 @@
+"""Engine policies: how vLLM reserves memory, and what a plain (non-reserving) engine needs.
+
+vLLM (memory-physics.md 2.1): requested = gpu_memory_utilization x total memory; the KV cache is what is left of
+that after weights, the profile run's activation peak, non-torch memory and (from v0.21) the CUDA-graph estimate.
+A plain Hugging Face transformers engine instead needs weights + the KV of the workload's sequences + the activation
+peak of its forward pass + the CUDA context.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict
+from typing import Any
+
+from pytest_llmsizer.calculator import coefficients as k
+from pytest_llmsizer.calculator.activations import forward_bytes, sampler_coefficient, vllm_activation_peak
+from pytest_llmsizer.calculator.kv_cache import kv_capacity, kv_element_bytes, layer_specs, request_kv_bytes
+from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory
+from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
+from pytest_llmsizer.calculator.weights import dtype_bytes, rotary_cache_bytes, serving_dtype, weight_bytes
+from pytest_llmsizer.errors import EstimateError
+
+_VERSION_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def parse_vllm_version(text: str | None) -> tuple[int, int] | None:
+    """(major, minor) from strings such as '0.6.4.post1', '~0.11.0 (Oct 2025)', 'dev (Dec 2024, ~0.6.5)'."""
+    if not text:
+        return None
+    m = _VERSION_RE.search(text)
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2))
+
+
+def _interpolate_by_tp(table: dict[int, int], tp: int) -> int:
+    if tp in table:
+        return table[tp]
+    keys = sorted(table)
+    if tp <= keys[0]:
+        return table[keys[0]]
+    if tp >= keys[-1]:
+        return table[keys[-1]]
+    lo = max(x for x in keys if x < tp)
+    hi = min(x for x in keys if x > tp)
+    frac = (math.log2(tp) - math.log2(lo)) / (math.log2(hi) - math.log2(lo))
+    return round(table[lo] + frac * (table[hi] - table[lo]))
+
+
+def non_torch_bytes(platform: str, tp: int, *, moe_or_mla: bool) -> int:
+    table = k.NON_TORCH_BYTES.get(platform, k.NON_TORCH_BYTES["cuda"])
+    value = _interpolate_by_tp(table, tp)
+    if moe_or_mla and tp >= 8:
+        value += k.NON_TORCH_MOE_MLA_EXTRA_BYTES
+    return value
+
+
+def batch_defaults(version: tuple[int, int], gpu_memory_bytes: int, gpu_name: str | None,
+                   max_model_len: int) -> k.BatchDefaults:
+    """vLLM's max_num_batched_tokens / max_num_seqs defaults for the API server, by version and GPU size."""
+    if version < (0, 8):
+        return k.BatchDefaults(max(max_model_len, k.V0_MIN_BATCHED_TOKENS), k.V0_MAX_NUM_SEQS)
+    if version < (0, 10):
+        return k.BATCH_DEFAULTS_V1_EARLY
+    is_a100 = bool(gpu_name and "a100" in gpu_name.lower())
+    if gpu_memory_bytes >= k.LARGE_GPU_THRESHOLD_BYTES and not is_a100:
+        return k.BATCH_DEFAULTS_LARGE_GPU
+    return k.BATCH_DEFAULTS_SMALL_GPU
+
+
+def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], list[range], dict[str, float]]:
+    arch = req.arch
+    sh = Sharding(
+        tp=req.tensor_parallel_size, pp=req.pipeline_parallel_size, dp=req.data_parallel_size,
+        expert_parallel=req.enable_expert_parallel, replicate_vision=req.mm_encoder_tp_mode != "weights",
+        language_model_only=req.language_model_only,
+    )
+    stages = pipeline_stages(arch.num_layers, sh.pp)
+    rotary = rotary_cache_bytes(arch, dtype)
+    totals, first_breakdown = [], {}
+    for i, layers in enumerate(stages):
+        inv = stage_inventory(arch, layers, first=i == 0, last=i == len(stages) - 1, sh=sh)
+        by_kind = weight_bytes(arch, inv, dtype=dtype, quant=arch.quantization, tp=sh.tp)
+        if i == 0:
+            first_breakdown = {kind: round(v) for kind, v in sorted(by_kind.items())}
+        totals.append(int(sum(by_kind.values())) + rotary)
+    return totals, stages, first_breakdown
+
+
+def _common_inputs(req: EstimateRequest, dtype: str) -> dict[str, Any]:
+    q = req.arch.quantization
+    return {
+        "model": req.arch.id,
+        "gpu": req.gpu_name,
+        "gpu_memory_bytes": req.gpu_memory_bytes,
+        "gpu_memory_gib": round(req.gpu_memory_bytes / 2**30, 3),
+        "platform": req.platform,
+        "engine": req.engine,
+        "tensor_parallel_size": req.tensor_parallel_size,
+        "pipeline_parallel_size": req.pipeline_parallel_size,
+        "data_parallel_size": req.data_parallel_size,
+        "enable_expert_parallel": req.enable_expert_parallel,
+        "dtype": dtype,
+        "quantization": q.model_dump(mode="json", exclude_defaults=True) if q else None,
+        "kv_cache_dtype": req.kv_cache_dtype or "auto",
+        "language_model_only": req.language_model_only,
+        "mm_encoder_tp_mode": req.mm_encoder_tp_mode or "weights-replicated",
+    }
+
+
+def estimate_vllm(req: EstimateRequest) -> Estimate:
+    arch = req.arch
+    assumptions = list(req.assumptions)
+    dtype = serving_dtype(arch, req.dtype)
+    version = parse_vllm_version(req.engine_version)
+    if version is None:
+        version = k.DEFAULT_VLLM_VERSION
+        assumptions.append(
+            f"vLLM version {req.engine_version!r} not parseable; assumed {version[0]}.{version[1]}"
+            if req.engine_version else f"no vLLM version given; assumed {version[0]}.{version[1]}"
+        )
+    tp, pp = req.tensor_parallel_size, req.pipeline_parallel_size
+    util = req.gpu_memory_utilization or k.DEFAULT_GPU_MEMORY_UTILIZATION
+    max_model_len = req.max_model_len or arch.max_position_embeddings
+    if not max_model_len:
+        raise EstimateError(f"{arch.id}: the config gives no max_position_embeddings; pass --max-model-len")
+    defaults = batch_defaults(version, req.gpu_memory_bytes, req.gpu_name, max_model_len)
+    batched = req.max_num_batched_tokens or defaults.max_num_batched_tokens
+    seqs = min(req.max_num_seqs or defaults.max_num_seqs, batched)
+    block = req.block_size or k.DEFAULT_BLOCK_SIZE
+    if not (req.max_num_batched_tokens and req.max_num_seqs):
+        assumptions.append(
+            f"vLLM {version[0]}.{version[1]} API-server defaults: max_num_batched_tokens={batched}, "
+            f"max_num_seqs={seqs} (set --max-num-batched-tokens / --max-num-seqs if the deployment differs)"
+        )
+    weights_per_stage, stages, weights_by_kind = _weights_per_stage(req, dtype)
+    stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
+    weights = weights_per_stage[stage]
+    act_b = dtype_bytes(dtype)
+    activations, act_terms = vllm_activation_peak(
+        arch, max_num_batched_tokens=batched, max_num_seqs=seqs, tp=tp, act_bytes=act_b, version=version
+    )
+    non_torch = non_torch_bytes(req.platform, tp * pp, moe_or_mla=arch.moe is not None or arch.mla is not None)
+    graphs = 0 if req.enforce_eager else k.CUDA_GRAPH_BYTES.get(req.platform, k.CUDA_GRAPH_BYTES["cuda"])
+    graphs_in_budget = version >= k.CUDA_GRAPHS_IN_BUDGET_SINCE and not req.enforce_eager
+    requested = int(util * req.gpu_memory_bytes)
+    kv_available = requested - weights - activations - non_torch - (graphs if graphs_in_budget else 0)
+    kv_specs = [layer_specs(arch, layers, tp, req.kv_cache_dtype, dtype) for layers in stages]
+    capacities = [
+        kv_capacity(specs, kv_available, block_size=block, max_model_len=max_model_len,
+                    max_num_batched_tokens=batched)
+        for specs in kv_specs
+    ]
+    # vLLM allocates the same block count on every stage: the smallest stage capacity decides (vllm#34076)
+    limiting = min(capacities, key=lambda c: c.num_blocks)
+    kv_bytes = max(kv_available, 0)
+    total = weights + kv_bytes + activations + non_torch + graphs
+    c_v, c_v_source = sampler_coefficient(version)
+    if version >= (0, 17):
+        assumptions.append(f"sampler warm-up coefficient {c_v} B per sequence x vocab is provisional for vLLM "
+                           f"{version[0]}.{version[1]} ({c_v_source})")
+    if kv_available <= 0:
+        assumptions.append("no memory left for the KV cache: vLLM would fail to start "
+                           "(raise --gpu-memory-utilization, add GPUs, or quantize)")
+    inputs = _common_inputs(req, dtype) | {
+        "engine_version": req.engine_version,
+        "engine_version_assumed": f"{version[0]}.{version[1]}",
+        "gpu_memory_utilization": util,
+        "max_model_len": max_model_len,
+        "max_num_seqs": seqs,
+        "max_num_batched_tokens": batched,
+        "block_size": block,
+        "enforce_eager": req.enforce_eager,
+        "batch_size": req.batch_size,
+        "input_len": req.input_len,
+        "output_len": req.output_len,
+    }
+    details: dict[str, Any] = {
+        "requested_bytes": requested,
+        "kv_cache_available_bytes": kv_available,
+        "cuda_graphs_in_budget": graphs_in_budget,
+        "kv_bytes_per_token": limiting.bytes_per_token,
+        "kv_capacity": asdict(limiting),
+        "weights_by_kind_bytes": weights_by_kind,
+        "weights_per_pipeline_stage_bytes": weights_per_stage,
+        "activation_terms": act_terms,
+    }
+    if req.batch_size and req.input_len is not None and req.output_len is not None and limiting.max_concurrency:
+        need = req.input_len + req.output_len
+        fits = need <= max_model_len and req.batch_size * need <= limiting.tokens
+        details["workload_fits"] = fits
+    return Estimate(
+        per_gpu_bytes={"weights": weights, "kv_cache": kv_bytes, "activations": activations,
+                       "non_torch": non_torch, "cuda_graphs": graphs, "total": total},
+        kv_cache_tokens=limiting.tokens if kv_available > 0 else 0,
+        max_concurrency=round(limiting.max_concurrency, 2) if limiting.max_concurrency is not None else None,
+        inputs=inputs,
+        assumptions=assumptions,
+        details=details,
+    )
+
+
+def estimate_transformers(req: EstimateRequest) -> Estimate:
+    """Required memory for batch x (input + output) tokens on an engine that allocates only what it uses."""
+    arch = req.arch
+    if req.batch_size is None or req.input_len is None or req.output_len is None:
+        raise EstimateError("--engine transformers needs --batch-size, --input-len and --output-len")
+    assumptions = list(req.assumptions)
+    dtype = serving_dtype(arch, req.dtype)
+    tp = req.tensor_parallel_size
+    weights_per_stage, stages, weights_by_kind = _weights_per_stage(req, dtype)
+    stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
+    weights = weights_per_stage[stage]
+    seq_len = req.input_len + req.output_len
+    specs = layer_specs(arch, stages[stage], tp, req.kv_cache_dtype, dtype)
+    kv = req.batch_size * request_kv_bytes(specs, seq_len)
+    act_b = dtype_bytes(dtype)
+    prefill = forward_bytes(arch, req.batch_size * req.input_len, tp, act_b)
+    logits = req.batch_size * arch.vocab_size * k.LOGITS_BYTES
+    activations = int(max(prefill, 0) + logits)
+    non_torch = k.CUDA_CONTEXT_BYTES
+    total = weights + kv + activations + non_torch
+    per_seq = request_kv_bytes(specs, seq_len)
+    free_for_kv = req.gpu_memory_bytes - weights - activations - non_torch
+    concurrency = round(free_for_kv / per_seq, 2) if per_seq > 0 and free_for_kv > 0 else 0.0
+    assumptions.append("plain engine: KV grows with the workload, no pre-allocated pool; attention uses a "
+                       "memory-efficient kernel (no T^2 score matrix)")
+    kv_b = kv_element_bytes(req.kv_cache_dtype, dtype)
+    inputs = _common_inputs(req, dtype) | {
+        "batch_size": req.batch_size, "input_len": req.input_len, "output_len": req.output_len,
+        "kv_cache_element_bytes": kv_b,
+    }
+    return Estimate(
+        per_gpu_bytes={"weights": weights, "kv_cache": kv, "activations": activations, "non_torch": non_torch,
+                       "cuda_graphs": 0, "total": total},
+        kv_cache_tokens=req.batch_size * seq_len,
+        max_concurrency=concurrency,
+        inputs=inputs,
+        assumptions=assumptions,
+        details={"weights_by_kind_bytes": weights_by_kind, "fits": total <= req.gpu_memory_bytes,
+                 "kv_bytes_per_token": sum(s.bytes_per_token for s in specs)},
+    )

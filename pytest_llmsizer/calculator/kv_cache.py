@@ -1,0 +1,181 @@
+"""KV cache: bytes per token per layer, vLLM's page and block bookkeeping, capacity in tokens and concurrency.
+
+Follows vLLM V1 (``kv_cache_interface.py``, ``kv_cache_utils.py``; memory-physics.md 2.4 and 3.2):
+
+* a layer's page holds ``block_size`` tokens: full/sliding/chunked attention B x kv_heads_per_rank x (d_k + d_v) x
+  b_kv; MLA B x (kv_lora_rank + qk_rope_head_dim) x b_kv on every rank (the latent is not split by TP), plus the
+  DeepSeek-V3.2 indexer keys; Mamba/GDN layers hold a fixed state per request, one "page" each;
+* a uniform model gets num_blocks = floor(available / (page x layers));
+* a hybrid model groups layers by kind into groups of G layers; one pool tensor is shared by one layer of every
+  group, so num_blocks = floor(available / (page x G)), and for Mamba the attention block size is raised until one
+  attention page holds a Mamba state;
+* a request of max_model_len needs ceil(tokens / B) pages of full attention, a window's worth for sliding and
+  chunked layers, one page per Mamba layer; concurrency = num_blocks / pages per request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from pytest_llmsizer.calculator import coefficients as k
+from pytest_llmsizer.calculator.params import kv_heads_per_rank
+from pytest_llmsizer.catalog.arch import ModelArch
+from pytest_llmsizer.errors import EstimateError
+
+KV_DTYPE_ALIASES = {
+    "auto": None, "fp8": "fp8", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8", "fp8_inc": "fp8", "fp8_ds_mla": "fp8_ds_mla",
+    "bfloat16": "bfloat16", "float16": "float16", "half": "float16", "bf16": "bfloat16", "fp16": "float16",
+    "float32": "float32", "nvfp4": "nvfp4", "int8": "int8",
+}
+
+
+def kv_element_bytes(kv_cache_dtype: str | None, model_dtype: str) -> float:
+    """Bytes per cached element: ``auto`` keeps the model dtype; fp8 variants 1 byte; nvfp4 4.5 bits."""
+    name = (kv_cache_dtype or "auto").lower()
+    if name not in KV_DTYPE_ALIASES:
+        raise EstimateError(f"unknown --kv-cache-dtype {kv_cache_dtype!r}; expected one of "
+                            f"{', '.join(sorted(KV_DTYPE_ALIASES))}")
+    resolved = KV_DTYPE_ALIASES[name] or model_dtype
+    if resolved == "fp8_ds_mla":
+        return 1.0
+    return k.DTYPE_BYTES[resolved]
+
+
+@dataclass(frozen=True)
+class LayerKv:
+    """One layer's KV spec on one rank."""
+
+    kind: str  # full | sliding | chunked | mla | state
+    bytes_per_token: float  # 0 for state layers
+    state_bytes: int = 0  # per request, for Mamba / linear-attention layers
+    window: int | None = None
+
+
+def attention_bytes_per_token(arch: ModelArch, tp: int, kv_dtype: str | None, model_dtype: str) -> float:
+    """KV bytes per token for one attention layer on one rank."""
+    b = kv_element_bytes(kv_dtype, model_dtype)
+    if arch.mla is not None:
+        if (kv_dtype or "").lower() in ("fp8_ds_mla",) or (arch.indexer is not None and b == 1):
+            per = float(k.FP8_DS_MLA_BYTES_PER_TOKEN)
+        else:
+            per = (arch.mla.kv_lora_rank + arch.mla.qk_rope_head_dim) * b
+        if arch.indexer is not None:
+            per += arch.indexer.index_head_dim * (1 + 4 / k.INDEXER_SCALE_BLOCK)
+        return per
+    heads = kv_heads_per_rank(arch.num_kv_heads, tp)
+    return heads * (arch.head_dim + arch.value_head_dim) * b
+
+
+def state_bytes_per_request(arch: ModelArch, kind: str, tp: int, model_dtype: str) -> int:
+    """Fixed per-request state of one Mamba2 or Gated-DeltaNet layer on one rank (conv state + SSM state)."""
+    b = k.DTYPE_BYTES.get(model_dtype, 2)
+    if kind == "mamba" and arch.mamba is not None:
+        mb = arch.mamba
+        ssm_b = k.DTYPE_BYTES.get(mb.ssm_state_dtype or model_dtype, b)
+        conv_dim = mb.num_heads * mb.head_dim + 2 * mb.n_groups * mb.state_size
+        conv = (mb.conv_kernel - 1) * conv_dim / tp * b
+        ssm = mb.num_heads / tp * mb.head_dim * mb.state_size * ssm_b
+        return int(conv + ssm)
+    if kind == "linear" and arch.linear_attention is not None:
+        la = arch.linear_attention
+        ssm_b = k.DTYPE_BYTES.get((arch.mamba.ssm_state_dtype if arch.mamba else None) or model_dtype, b)
+        conv_dim = 2 * la.num_key_heads * la.key_head_dim + la.num_value_heads * la.value_head_dim
+        conv = (la.conv_kernel - 1) * conv_dim / tp * b
+        recurrent = la.num_value_heads / tp * la.key_head_dim * la.value_head_dim * ssm_b
+        return int(conv + recurrent)
+    raise EstimateError(f"layer kind {kind!r} has no recurrent state")
+
+
+def layer_specs(arch: ModelArch, layers: range, tp: int, kv_dtype: str | None, model_dtype: str) -> list[LayerKv]:
+    per_token = attention_bytes_per_token(arch, tp, kv_dtype, model_dtype)
+    specs = []
+    for i in layers:
+        kind = arch.layer_attention[i]
+        if kind == "full":
+            specs.append(LayerKv("mla" if arch.mla else "full", per_token))
+        elif kind == "sliding":
+            specs.append(LayerKv("sliding", per_token, window=arch.sliding_window))
+        elif kind == "chunked":
+            specs.append(LayerKv("chunked", per_token, window=arch.attention_chunk_size))
+        elif kind in ("mamba", "linear"):
+            specs.append(LayerKv("state", 0.0, state_bytes=state_bytes_per_request(arch, kind, tp, model_dtype)))
+    return specs
+
+
+@dataclass(frozen=True)
+class KvCapacity:
+    num_blocks: int
+    block_size: int
+    page_bytes: int
+    group_size: int
+    num_groups: int
+    tokens: int
+    max_concurrency: float | None
+    bytes_per_token: float
+    """KV bytes per token per rank summed over all attention layers (the number vLLM users quote)."""
+
+
+def _request_pages(spec: LayerKv, max_model_len: int, block: int, batched_tokens: int) -> int:
+    """Pages one request of max_model_len needs in one layer (``max_memory_usage_bytes`` / page)."""
+    if spec.kind in ("full", "mla"):
+        return math.ceil(max_model_len / block)
+    if spec.kind == "sliding":
+        assert spec.window
+        return math.ceil(min(spec.window - 1 + batched_tokens, max_model_len) / block) + 1
+    if spec.kind == "chunked":
+        assert spec.window
+        return math.ceil(min(spec.window + batched_tokens, max_model_len) / block)
+    return 1
+
+
+def kv_capacity(specs: list[LayerKv], available_bytes: int, *, block_size: int, max_model_len: int,
+                max_num_batched_tokens: int) -> KvCapacity:
+    """vLLM's num_blocks, token capacity and max concurrency for ``available_bytes`` of KV memory on one rank."""
+    attention = [s for s in specs if s.kind != "state"]
+    states = [s for s in specs if s.kind == "state"]
+    bytes_per_token = sum(s.bytes_per_token for s in attention)
+    if not specs:
+        raise EstimateError("model has no layer that holds KV cache or state")
+    block = block_size
+    attn_page_per_token = max((s.bytes_per_token for s in attention), default=0.0)
+    state_page = max((s.state_bytes for s in states), default=0)
+    if states and attention:
+        # raise the attention block size until an attention page holds a state page
+        needed = math.ceil(state_page / attn_page_per_token)
+        block = max(block, math.ceil(needed / k.MAMBA_BLOCK_ALIGNMENT) * k.MAMBA_BLOCK_ALIGNMENT)
+    page = int(max(attn_page_per_token * block, state_page)) if attention else state_page
+
+    counts = Counter((s.kind, s.window) for s in specs)
+    if len(counts) == 1:
+        group_size, groups = len(specs), [next(iter(counts))]
+    else:
+        group_size = min(counts.values())
+        groups = []
+        for key, n in sorted(counts.items(), key=lambda kv: str(kv[0])):
+            groups += [key] * math.ceil(n / group_size)
+    num_blocks = 0 if available_bytes <= 0 or page <= 0 else int(available_bytes // (page * group_size))
+    by_key = {(s.kind, s.window): s for s in specs}
+    pages_per_request = sum(
+        _request_pages(by_key[key], max_model_len, block, max_num_batched_tokens) for key in groups
+    )
+    concurrency = num_blocks / pages_per_request if pages_per_request else None
+    tokens = (num_blocks // len(groups)) * block if attention else 0
+    return KvCapacity(
+        num_blocks=num_blocks, block_size=block, page_bytes=page, group_size=group_size, num_groups=len(groups),
+        tokens=tokens, max_concurrency=concurrency, bytes_per_token=bytes_per_token,
+    )
+
+
+def request_kv_bytes(specs: list[LayerKv], tokens: int) -> int:
+    """KV bytes one sequence of ``tokens`` holds on one rank, without paging (plain engines)."""
+    total = 0.0
+    for s in specs:
+        if s.kind == "state":
+            total += s.state_bytes
+        elif s.kind in ("sliding", "chunked") and s.window:
+            total += min(tokens, s.window) * s.bytes_per_token
+        else:
+            total += tokens * s.bytes_per_token
+    return int(total)

@@ -1,0 +1,186 @@
+"""Parameter inventory per GPU: how many parameters of each kind one rank holds.
+
+The inventory is kept by *kind* because kinds differ in two ways that decide memory: whether a quantization format
+applies to them (linear layers yes; embeddings, lm_head, norms, routers, convolutions no) and how vLLM shards them
+(column/row-parallel linears split by TP; norms, routers, MLA down-projections and vision towers replicated;
+K/V projections replicated when there are fewer KV heads than ranks; experts split over TP or the EP group).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from pytest_llmsizer.calculator.coefficients import VOCAB_PADDING
+from pytest_llmsizer.catalog.arch import ModelArch
+
+# Kinds of parameters. "Linear" kinds can be quantized; the others stay in the activation dtype (16 bit).
+LINEAR_KINDS = ("attention", "linear_attention", "mamba", "dense_mlp", "experts", "shared_expert")
+PLAIN_KINDS = ("embedding", "lm_head", "norm", "router", "conv", "bias", "indexer", "vision")
+
+
+@dataclass(frozen=True)
+class Sharding:
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    expert_parallel: bool = False
+    replicate_vision: bool = True
+    language_model_only: bool = False
+
+
+def kv_heads_per_rank(num_kv_heads: int, tp: int) -> int:
+    """vLLM ``ModelConfig.get_num_kv_heads``: max(1, n_kv // tp); heads are replicated when n_kv < tp."""
+    return max(1, num_kv_heads // tp)
+
+
+def padded_vocab_per_rank(vocab: int, tp: int) -> int:
+    """Rows of the vocab-parallel embedding / lm_head on one rank (padded to a multiple of 64 x TP)."""
+    step = VOCAB_PADDING * tp
+    return math.ceil(vocab / step) * step // tp
+
+
+def pipeline_stages(num_layers: int, pp: int) -> list[range]:
+    """Layer ranges per pipeline stage, as vLLM ``get_pp_indices`` splits them (extra layers go to the stages
+    just before the last one)."""
+    base = num_layers // pp
+    sizes = [base] * pp
+    for i in range(2, num_layers % pp + 2):
+        sizes[-i] += 1
+    out, start = [], 0
+    for size in sizes:
+        out.append(range(start, start + size))
+        start += size
+    return out
+
+
+def _attention_layer(arch: ModelArch, tp: int) -> Counter:
+    h, d, dv = arch.hidden_size, arch.head_dim, arch.value_head_dim
+    c: Counter = Counter()
+    if arch.mla is not None:
+        m = arch.mla
+        heads = arch.num_attention_heads / tp
+        q_head = m.qk_nope_head_dim + m.qk_rope_head_dim
+        if m.q_lora_rank:
+            c["attention"] += h * m.q_lora_rank  # q_a_proj (replicated; quantized in fp8 checkpoints)
+            c["norm"] += m.q_lora_rank
+            c["attention"] += m.q_lora_rank * heads * q_head  # q_b_proj (column parallel)
+        else:
+            c["attention"] += h * heads * q_head
+        c["attention"] += h * (m.kv_lora_rank + m.qk_rope_head_dim)  # kv_a_proj_with_mqa (replicated)
+        c["norm"] += m.kv_lora_rank
+        c["attention"] += m.kv_lora_rank * heads * (m.qk_nope_head_dim + m.v_head_dim)  # kv_b_proj
+        c["attention"] += heads * m.v_head_dim * h  # o_proj (row parallel)
+        if arch.indexer is not None:
+            ix = arch.indexer
+            q_in = m.q_lora_rank or h
+            c["indexer"] += q_in * ix.index_n_heads * ix.index_head_dim + h * ix.index_head_dim
+            c["indexer"] += h * ix.index_n_heads + 2 * ix.index_head_dim
+    else:
+        q_heads = arch.num_attention_heads / tp
+        kv = kv_heads_per_rank(arch.num_kv_heads, tp)
+        q_width = q_heads * d * (2 if arch.attention_out_gate else 1)
+        c["attention"] += h * q_width + h * kv * (d + dv) + q_heads * dv * h
+        if arch.attention_bias:
+            c["bias"] += q_heads * d + kv * (d + dv)
+        if arch.qk_norm:
+            c["norm"] += 2 * d
+    return c
+
+
+def _linear_attention_layer(arch: ModelArch, tp: int) -> Counter:
+    la = arch.linear_attention
+    assert la is not None
+    h = arch.hidden_size
+    key_dim = la.num_key_heads * la.key_head_dim
+    value_dim = la.num_value_heads * la.value_head_dim
+    c: Counter = Counter()
+    c["linear_attention"] += h * (2 * key_dim + 2 * value_dim) / tp  # in_proj_qkvz
+    c["linear_attention"] += h * 2 * la.num_value_heads / tp  # in_proj_ba
+    c["linear_attention"] += value_dim * h / tp  # out_proj
+    c["conv"] += (2 * key_dim + value_dim) * la.conv_kernel / tp
+    c["norm"] += 2 * la.num_value_heads / tp + la.value_head_dim  # A_log, dt_bias, gated RMS norm
+    return c
+
+
+def _mamba_layer(arch: ModelArch, tp: int) -> Counter:
+    mb = arch.mamba
+    assert mb is not None
+    h = arch.hidden_size
+    d_inner = mb.num_heads * mb.head_dim
+    conv_dim = d_inner + 2 * mb.n_groups * mb.state_size
+    c: Counter = Counter()
+    c["mamba"] += h * (2 * d_inner + 2 * mb.n_groups * mb.state_size + mb.num_heads) / tp  # in_proj
+    c["mamba"] += d_inner * h / tp  # out_proj
+    c["conv"] += conv_dim * (mb.conv_kernel + 1) / tp  # conv1d weight + bias
+    c["norm"] += (3 * mb.num_heads + d_inner) / tp  # A, D, dt_bias, gated norm
+    return c
+
+
+def _mlp_layer(arch: ModelArch, kind: str, sh: Sharding) -> Counter:
+    h, tp = arch.hidden_size, sh.tp
+    c: Counter = Counter()
+    if kind == "dense":
+        mats = 3 if arch.mlp_gated else 2
+        c["dense_mlp"] += mats * h * arch.intermediate_size / tp
+        if arch.mlp_bias:
+            c["bias"] += (mats - 1) * arch.intermediate_size / tp + h
+    elif kind == "moe":
+        moe = arch.moe
+        assert moe is not None
+        mats = 3 if moe.gated else 2
+        per_expert = mats * h * moe.expert_intermediate_size
+        ep_ranks = tp * sh.dp if sh.expert_parallel else tp
+        c["experts"] += moe.num_experts * per_expert / ep_ranks
+        if moe.expert_bias:
+            c["bias"] += moe.num_experts * ((mats - 1) * moe.expert_intermediate_size + h) / ep_ranks
+        c["router"] += h * moe.num_experts
+        if moe.shared_intermediate_size:
+            c["shared_expert"] += (3 if moe.gated else 2) * h * moe.shared_intermediate_size / tp
+            if moe.shared_expert_gate:
+                c["router"] += h
+    return c
+
+
+def layer_inventory(arch: ModelArch, index: int, sh: Sharding) -> Counter:
+    """Parameters of one decoder layer on one rank, by kind."""
+    kind = arch.layer_attention[index]
+    c: Counter = Counter()
+    if kind in ("full", "sliding", "chunked"):
+        c += _attention_layer(arch, sh.tp)
+    elif kind == "linear":
+        c += _linear_attention_layer(arch, sh.tp)
+    elif kind == "mamba":
+        c += _mamba_layer(arch, sh.tp)
+    c += _mlp_layer(arch, arch.layer_mlp[index], sh)
+    c["norm"] += 2 * arch.hidden_size
+    return c
+
+
+def stage_inventory(arch: ModelArch, layers: range, *, first: bool, last: bool, sh: Sharding) -> Counter:
+    """Parameters one rank of a pipeline stage holds, by kind."""
+    c: Counter = Counter()
+    rows = padded_vocab_per_rank(arch.vocab_size, sh.tp)
+    if first:
+        c["embedding"] += rows * arch.hidden_size
+        if arch.vision is not None and not sh.language_model_only:
+            c["vision"] += arch.vision.num_parameters / (1 if sh.replicate_vision else sh.tp)
+    if last:
+        c["norm"] += arch.hidden_size
+        if not arch.tie_word_embeddings or not first:
+            c["lm_head"] += rows * arch.hidden_size
+    for i in layers:
+        c += layer_inventory(arch, i, sh)
+    return c
+
+
+def total_parameters(arch: ModelArch) -> int:
+    """Logical parameter count of the whole model (no sharding, no padding, no MTP layers)."""
+    sh = Sharding()
+    c = stage_inventory(arch, range(arch.num_layers), first=True, last=True, sh=sh)
+    pad = padded_vocab_per_rank(arch.vocab_size, 1) - arch.vocab_size
+    c["embedding"] -= pad * arch.hidden_size
+    if c.get("lm_head"):
+        c["lm_head"] -= pad * arch.hidden_size
+    return int(sum(c.values()))

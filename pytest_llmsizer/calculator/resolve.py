@@ -1,0 +1,99 @@
+"""Build an ``EstimateRequest`` from names (model id, GPU name) or from a profile.
+
+This is the one place where catalog lookups meet calculator inputs, shared by ``llmsizer estimate``, the plugin and
+the Python API, so that they always resolve the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from pytest_llmsizer.calculator.request import EstimateRequest
+from pytest_llmsizer.catalog.gpus import resolve_gpu
+from pytest_llmsizer.catalog.hf_config import arch_from_hf_config
+from pytest_llmsizer.catalog.models import resolve_model
+from pytest_llmsizer.errors import EstimateError
+from pytest_llmsizer.profile.model import Profile
+
+
+def gpu_memory(gpu: str | None, memory_bytes: int | None) -> tuple[int, str | None, str, list[str]]:
+    """(bytes, GPU name, platform, assumptions) from a GPU name and/or an explicit memory size."""
+    assumptions: list[str] = []
+    spec = None
+    if gpu:
+        try:
+            spec = resolve_gpu(gpu)
+        except Exception:
+            if memory_bytes is None:
+                raise
+            assumptions.append(f"GPU {gpu!r} is not in the catalog; using the given memory size")
+    if memory_bytes is None:
+        if spec is None:
+            raise EstimateError("no GPU given: name a GPU (--gpu) or give its memory (--gpu-memory-gib)")
+        memory_bytes = spec.memory_bytes
+        assumptions.append(
+            f"{spec.name}: {memory_bytes / 2**30:.2f} GiB visible to the runtime ({spec.memory_basis})"
+        )
+    platform = spec.platform if spec is not None else ("rocm" if gpu and _looks_amd(gpu) else "cuda")
+    return memory_bytes, (spec.name if spec else gpu), platform, assumptions
+
+
+def _looks_amd(name: str) -> bool:
+    low = name.lower()
+    return any(w in low for w in ("amd", "instinct", "radeon", "mi2", "mi3"))
+
+
+def request_from_profile(profile: Profile) -> EstimateRequest:
+    """The calculator inputs a profile implies: same model, GPU, parallelism and engine settings."""
+    eng = profile.engine
+    quant_hint = profile.model.quantization.method if profile.model.quantization else None
+    if profile.model.config is not None:
+        arch = arch_from_hf_config(profile.model.config, profile.model.id)
+        assumptions: list[str] = ["architecture from the profile's embedded config"]
+    else:
+        resolved = resolve_model(profile.model.id, quantization=quant_hint)
+        arch, assumptions = resolved.arch, list(resolved.assumptions)
+    memory, gpu_name, platform, gpu_assumptions = gpu_memory(
+        profile.hardware.gpu_name, profile.hardware.memory_per_gpu_bytes
+    )
+    if profile.hardware.vendor == "amd":
+        platform = "rocm"
+    workload = profile.workload
+    return EstimateRequest(
+        arch=arch,
+        gpu_memory_bytes=memory,
+        gpu_name=gpu_name,
+        platform=platform,
+        engine="transformers" if eng.name == "transformers" else "vllm",
+        engine_version=eng.version,
+        tensor_parallel_size=eng.tensor_parallel_size,
+        pipeline_parallel_size=eng.pipeline_parallel_size,
+        data_parallel_size=eng.data_parallel_size,
+        dtype=profile.model.dtype,
+        kv_cache_dtype=eng.kv_cache_dtype,
+        gpu_memory_utilization=eng.gpu_memory_utilization,
+        max_model_len=eng.max_model_len,
+        max_num_seqs=eng.max_num_seqs,
+        max_num_batched_tokens=eng.max_num_batched_tokens,
+        block_size=eng.block_size,
+        enforce_eager=bool(eng.enforce_eager),
+        batch_size=workload.batch_size if workload else None,
+        input_len=workload.input_tokens if workload else None,
+        output_len=workload.output_tokens if workload else None,
+        assumptions=tuple(assumptions + gpu_assumptions),
+    )
+
+
+def request_from_options(model: str, *, gpu: str | None = None, gpu_memory_bytes: int | None = None,
+                         quantization: str | None = None, **settings: Any) -> EstimateRequest:
+    """The calculator inputs of ``llmsizer estimate`` (and ``pytest_llmsizer.estimate``)."""
+    resolved = resolve_model(model, quantization=quantization)
+    memory, gpu_name, platform, gpu_assumptions = gpu_memory(gpu, gpu_memory_bytes)
+    request = EstimateRequest(arch=resolved.arch, gpu_memory_bytes=memory, gpu_name=gpu_name, platform=platform,
+                              assumptions=tuple(list(resolved.assumptions) + gpu_assumptions))
+    clean = {k: v for k, v in settings.items() if v is not None}
+    try:
+        return replace(request, **clean)
+    except TypeError as e:
+        raise EstimateError(f"unknown estimate option: {e}") from None

@@ -1,0 +1,1 @@
+"""Catalogs the calculator looks things up in: GPU specs (runtime-visible memory) and model architectures."""

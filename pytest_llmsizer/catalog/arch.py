@@ -1,0 +1,171 @@
+"""Model architecture in the project's own format: only what decides memory, normalised across model families.
+
+Hugging Face configs name the same fact a dozen ways (``n_head``/``num_attention_heads``, ``hybrid_override_pattern``
+vs ``layer_types``, ``text_config`` nesting, ...). The calculator reads one shape instead: this one. Layers are
+described one by one (``layer_attention`` and ``layer_mlp``) because hybrid models mix sliding, chunked, linear
+(Gated DeltaNet), Mamba and full attention, and MoE models mix dense and expert MLPs, and each kind costs memory
+differently.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+AttentionKind = Literal["full", "sliding", "chunked", "linear", "mamba", "none"]
+"""Per layer: full attention; sliding-window; chunked-local (Llama-4); Gated-DeltaNet linear attention; Mamba2; none."""
+
+MlpKind = Literal["dense", "moe", "none"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MlaSpec(_Frozen):
+    """Multi-head latent attention (DeepSeek-V2/V3/R1, Kimi-K2): the KV cache holds one compressed latent per token."""
+
+    kv_lora_rank: int = Field(gt=0)
+    qk_rope_head_dim: int = Field(gt=0)
+    qk_nope_head_dim: int = Field(gt=0)
+    v_head_dim: int = Field(gt=0)
+    q_lora_rank: int | None = Field(default=None, gt=0, description="None: q is a plain projection")
+
+
+class IndexerSpec(_Frozen):
+    """DeepSeek-V3.2 sparse-attention (DSA) indexer: adds an fp8 key cache per token per layer."""
+
+    index_head_dim: int = Field(gt=0)
+    index_n_heads: int = Field(gt=0)
+
+
+class MoeSpec(_Frozen):
+    num_experts: int = Field(gt=0)
+    experts_per_token: int = Field(gt=0)
+    expert_intermediate_size: int = Field(gt=0)
+    shared_intermediate_size: int = Field(default=0, ge=0, description="total width of the shared expert(s)")
+    shared_expert_gate: bool = Field(default=False, description="Qwen2-MoE style sigmoid gate on the shared expert")
+    gated: bool = Field(default=True, description="SwiGLU experts (3 matrices) vs plain (2 matrices, e.g. relu2)")
+    expert_bias: bool = Field(default=False, description="experts carry biases (gpt-oss)")
+
+
+class LinearAttentionSpec(_Frozen):
+    """Gated DeltaNet (Qwen3-Next, Qwen3.5): a fixed-size recurrent state per request instead of a per-token cache."""
+
+    conv_kernel: int = Field(gt=0)
+    num_key_heads: int = Field(gt=0)
+    num_value_heads: int = Field(gt=0)
+    key_head_dim: int = Field(gt=0)
+    value_head_dim: int = Field(gt=0)
+
+
+class MambaSpec(_Frozen):
+    """Mamba2 mixer (Nemotron-H, Bamba, Jamba): conv state + SSM state per request."""
+
+    num_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    state_size: int = Field(gt=0)
+    n_groups: int = Field(gt=0)
+    conv_kernel: int = Field(gt=0)
+    ssm_state_dtype: str | None = Field(default=None, description="e.g. float32 when the SSM state is kept in fp32")
+
+
+class VisionSpec(_Frozen):
+    """A vision (or audio) tower. vLLM replicates it on every tensor-parallel rank by default."""
+
+    num_parameters: int = Field(ge=0, description="estimated from the tower's config when not read")
+    hidden_size: int | None = None
+    num_layers: int | None = None
+    intermediate_size: int | None = None
+
+
+class QuantSpec(_Frozen):
+    """How a checkpoint's linear layers are stored. Embeddings, lm_head, norms and routers stay 16-bit."""
+
+    method: Literal[
+        "fp8", "int8", "awq", "gptq", "mxfp4", "nvfp4", "bitsandbytes-4bit", "bitsandbytes-8bit", "int4",
+    ]
+    bits: int = Field(ge=1, le=16)
+    group_size: int | None = Field(default=None, description="scale group along the input dimension; -1 = none")
+    zero_point: bool = Field(default=True, description="asymmetric: packed zero points stored per group")
+    desc_act: bool = False
+    fp8_scaling: Literal["tensor", "channel", "block"] | None = None
+    weight_block_size: tuple[int, int] | None = None
+    double_quant: bool = False
+    not_converted: tuple[str, ...] = Field(
+        default=(), description="module kinds left unquantized: attention, linear_attention, shared_expert, "
+        "dense_mlp, vision, mtp (from modules_to_not_convert / ignore lists)"
+    )
+    kv_cache_dtype: str | None = Field(default=None, description="KV dtype the checkpoint asks for (ModelOpt)")
+    source_method: str | None = Field(default=None, description="the quant_method as the config wrote it")
+
+
+class ModelArch(_Frozen):
+    """The memory-relevant architecture of one model or checkpoint."""
+
+    id: str = Field(description="Hugging Face id (org/name)")
+    aliases: tuple[str, ...] = ()
+    model_type: str
+    source: str | None = None
+    notes: tuple[str, ...] = ()
+
+    hidden_size: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    num_kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0, description="from config head_dim when given, else hidden / heads")
+    v_head_dim: int | None = Field(default=None, gt=0, description="None = head_dim")
+    vocab_size: int = Field(gt=0)
+    intermediate_size: int = Field(ge=0, description="dense MLP width")
+    tie_word_embeddings: bool = False
+    mlp_gated: bool = True
+    mlp_bias: bool = False
+    attention_bias: bool = Field(default=False, description="q/k/v projections carry biases (Qwen2, OPT)")
+    attention_out_gate: bool = Field(default=False, description="Qwen3-Next style output gate doubles q_proj")
+    qk_norm: bool = False
+    max_position_embeddings: int | None = None
+    rotary_dim: int | None = Field(default=None, description="dims rotated by RoPE; None = no rotary cache")
+
+    layer_attention: tuple[AttentionKind, ...]
+    layer_mlp: tuple[MlpKind, ...]
+    sliding_window: int | None = None
+    attention_chunk_size: int | None = None
+
+    mla: MlaSpec | None = None
+    indexer: IndexerSpec | None = None
+    moe: MoeSpec | None = None
+    linear_attention: LinearAttentionSpec | None = None
+    mamba: MambaSpec | None = None
+    vision: VisionSpec | None = None
+    num_mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction layers (not loaded by default)")
+
+    dtype: str | None = Field(default=None, description="torch_dtype of the checkpoint")
+    quantization: QuantSpec | None = None
+    num_parameters_reported: int | None = Field(default=None, description="a total read from a public source")
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layer_attention)
+
+    @property
+    def value_head_dim(self) -> int:
+        return self.v_head_dim or self.head_dim
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelArch:
+        if len(self.layer_attention) != len(self.layer_mlp):
+            raise ValueError(
+                f"layer_attention has {len(self.layer_attention)} entries but layer_mlp has {len(self.layer_mlp)}"
+            )
+        kinds = set(self.layer_attention)
+        if "sliding" in kinds and not self.sliding_window:
+            raise ValueError("sliding layers need sliding_window")
+        if "chunked" in kinds and not self.attention_chunk_size:
+            raise ValueError("chunked layers need attention_chunk_size")
+        if "linear" in kinds and self.linear_attention is None:
+            raise ValueError("linear-attention layers need linear_attention")
+        if "mamba" in kinds and self.mamba is None:
+            raise ValueError("mamba layers need mamba")
+        if "moe" in self.layer_mlp and self.moe is None:
+            raise ValueError("moe layers need moe")
+        return self

@@ -1,0 +1,228 @@
+"""The native profile format (version 1): one real measurement of GPU memory during LLM inference.
+
+Design rules, each a lesson from the original LLM Sizer (see the project's design notes):
+
+* Bytes inside, as integers. A reader converts GB (1e9) or GiB (2^30) exactly once, when it ingests a number, and
+  records the unit it read in ``unit_read`` so the conversion can be audited.
+* Per GPU. Every component is the memory on one GPU (one tensor-parallel rank). Where ranks differ, ``per_gpu_bytes``
+  holds each rank's value; a summed total over GPUs never lands in a per-GPU field.
+* Provenance on every number: reported by the engine (vLLM's own memory profiling log), measured on the device
+  (NVML, amd-smi, torch allocator), or derived by a formula. A derived number is not ground truth: it is shown and
+  compared, but it does not fail or pass anything unless the tolerances say so.
+* Missing stays missing (``None``), never 0.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FORMAT_NAME = "llmsizer-profile"
+FORMAT_VERSION = 1
+
+NonNegativeBytes = Annotated[int, Field(ge=0, le=2**50, description="bytes (integer)")]
+SignedBytes = Annotated[int, Field(ge=-(2**50), le=2**50, description="bytes (integer); may be negative")]
+
+
+class Provenance(str, Enum):
+    """Where a number came from. Only ``engine`` and ``device`` are measurements."""
+
+    ENGINE = "engine"  # the inference engine's own accounting, e.g. vLLM "Model loading took X GiB"
+    DEVICE = "device"  # read from the device: nvidia-smi / NVML, amd-smi, rocm-smi, torch allocator
+    DERIVED = "derived"  # computed by a formula or split by a fixed percentage: not ground truth
+
+
+class Confidence(str, Enum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+COMPONENT_NAMES: tuple[str, ...] = (
+    "weights",
+    "kv_cache",
+    "activations",
+    "non_torch",
+    "cuda_graphs",
+    "framework_overhead",
+    "multi_gpu_overhead",
+    "total",
+)
+"""Every component a profile may hold, in display order. All are per GPU."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Component(_Strict):
+    """One measured (or derived) memory component on one GPU."""
+
+    bytes: SignedBytes = Field(description="per-GPU bytes; negative only for engine-reported values that can be so")
+    provenance: Provenance
+    confidence: Confidence = Confidence.HIGH
+    per_gpu_bytes: list[SignedBytes] | None = Field(
+        default=None, description="one value per GPU (rank order) when ranks were read separately"
+    )
+    unit_read: Literal["B", "MB", "MiB", "GB", "GiB"] | None = Field(
+        default=None, description="the unit the source printed, before conversion to bytes"
+    )
+    note: str | None = Field(default=None, max_length=2000, description="where exactly the number came from")
+
+
+class Components(_Strict):
+    weights: Component | None = None
+    kv_cache: Component | None = Field(default=None, description="KV cache memory (vLLM: the available KV pool)")
+    activations: Component | None = Field(default=None, description="activation peak (vLLM: torch peak increase)")
+    non_torch: Component | None = None
+    cuda_graphs: Component | None = None
+    framework_overhead: Component | None = None
+    multi_gpu_overhead: Component | None = None
+    total: Component | None = Field(default=None, description="total memory used on one GPU")
+
+    def present(self) -> dict[str, Component]:
+        """The components this profile holds, in display order."""
+        return {name: c for name in COMPONENT_NAMES if (c := getattr(self, name)) is not None}
+
+
+class DeviceReadings(_Strict):
+    """Whole-device memory in use, one value per GPU, at three moments of the run."""
+
+    tool: str | None = Field(default=None, description="nvidia-smi, amd-smi, rocm-smi, torch, ...")
+    baseline_bytes: list[NonNegativeBytes] | None = Field(default=None, description="before the engine started")
+    peak_bytes: list[NonNegativeBytes] | None = Field(default=None, description="highest reading during the run")
+    final_bytes: list[NonNegativeBytes] | None = Field(default=None, description="after the run")
+    unit_read: Literal["B", "MB", "MiB", "GB", "GiB"] | None = None
+    provenance: Provenance = Provenance.DEVICE
+
+
+class Measurements(_Strict):
+    components: Components = Field(default_factory=Components)
+    device: DeviceReadings | None = None
+    kv_cache_tokens: int | None = Field(default=None, ge=0, description="engine-wide KV capacity in tokens")
+    max_concurrency: float | None = Field(default=None, ge=0, description="requests of max_model_len that fit")
+    num_gpu_blocks: int | None = Field(default=None, ge=0)
+
+
+class Quantization(_Strict):
+    method: str = Field(description="awq, gptq, fp8, bitsandbytes, mxfp4, nvfp4, compressed-tensors, ...")
+    bits: int | None = Field(default=None, ge=1, le=32)
+    group_size: int | None = Field(default=None, ge=-1)
+    detail: str | None = Field(default=None, max_length=500)
+
+
+class ModelInfo(_Strict):
+    id: str = Field(min_length=1, max_length=300, description="Hugging Face id (org/name) or a catalog id")
+    num_parameters: int | None = Field(default=None, ge=0, description="total parameter count, if known")
+    dtype: str | None = Field(default=None, description="weight dtype: bfloat16, float16, float32, auto, ...")
+    quantization: Quantization | None = None
+    config: dict[str, Any] | None = Field(
+        default=None, description="subset of the model's HF config.json, when the id is not in the catalog"
+    )
+    name_in_source: str | None = Field(default=None, description="the model name exactly as the source wrote it")
+
+
+class Hardware(_Strict):
+    gpu_name: str | None = Field(default=None, description="as nvidia-smi / amd-smi prints it")
+    vendor: Literal["nvidia", "amd", "intel", "other"] | None = None
+    gpu_count: int = Field(default=1, ge=1, le=4096, description="GPUs the run used (TP x PP x DP)")
+    memory_per_gpu_bytes: NonNegativeBytes | None = Field(
+        default=None, description="total memory of one GPU as the runtime sees it (torch / CUDA total)"
+    )
+
+
+class Engine(_Strict):
+    name: Literal["vllm", "transformers", "sglang", "tensorrt-llm", "other"] = "vllm"
+    version: str | None = None
+    tensor_parallel_size: int = Field(default=1, ge=1, le=1024)
+    pipeline_parallel_size: int = Field(default=1, ge=1, le=1024)
+    data_parallel_size: int = Field(default=1, ge=1, le=1024)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    max_model_len: int | None = Field(default=None, ge=1)
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    max_num_batched_tokens: int | None = Field(default=None, ge=1)
+    block_size: int | None = Field(default=None, ge=1)
+    kv_cache_dtype: str | None = None
+    enforce_eager: bool | None = None
+    extra_args: dict[str, Any] | None = Field(default=None, description="other engine settings, verbatim")
+
+
+class Workload(_Strict):
+    batch_size: int = Field(ge=1)
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+
+
+class Source(_Strict):
+    reference: str = Field(min_length=1, description="where the numbers came from: issue URL, run id, file")
+    kind: Literal["vllm-log", "llmsizer-profiler", "measured-run", "other"] = "other"
+    original_format: str | None = Field(default=None, description="the format a reader converted from")
+    collected: str | None = Field(default=None, description="date of the run or of the source")
+    notes: str | None = Field(default=None, max_length=5000)
+    log_lines: list[str] | None = Field(default=None, description="verbatim lines the numbers were read from")
+
+
+class Profile(_Strict):
+    """A real measurement of GPU memory during one inference deployment. Every memory number is per GPU."""
+
+    format: Literal["llmsizer-profile"] = FORMAT_NAME
+    format_version: Literal[1] = FORMAT_VERSION
+    synthetic: bool = Field(default=False, description="true only for clearly marked synthetic edge cases")
+    source: Source
+    model: ModelInfo
+    hardware: Hardware = Field(default_factory=Hardware)
+    engine: Engine = Field(default_factory=Engine)
+    workload: Workload | None = None
+    measurements: Measurements = Field(default_factory=Measurements)
+
+    @field_validator("format_version", mode="before")
+    @classmethod
+    def _known_version(cls, value: object) -> object:
+        if value != FORMAT_VERSION:
+            raise ValueError(f"unsupported format_version {value!r}; this reader knows version {FORMAT_VERSION}")
+        return value
+
+    @model_validator(mode="after")
+    def _per_gpu_lists_match_gpu_count(self) -> Profile:
+        gpus = self.hardware.gpu_count
+        problems = []
+        for name, comp in self.measurements.components.present().items():
+            if comp.per_gpu_bytes is not None and len(comp.per_gpu_bytes) != gpus:
+                problems.append(
+                    f"measurements.components.{name}.per_gpu_bytes has {len(comp.per_gpu_bytes)} values "
+                    f"but hardware.gpu_count is {gpus}"
+                )
+        device = self.measurements.device
+        if device is not None:
+            for field in ("baseline_bytes", "peak_bytes", "final_bytes"):
+                values = getattr(device, field)
+                if values is not None and len(values) != gpus:
+                    problems.append(
+                        f"measurements.device.{field} has {len(values)} values but hardware.gpu_count is {gpus}"
+                    )
+        parallel = self.engine.tensor_parallel_size * self.engine.pipeline_parallel_size
+        if parallel > gpus:
+            problems.append(
+                f"engine.tensor_parallel_size x pipeline_parallel_size = {parallel} exceeds hardware.gpu_count {gpus}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # -- conveniences used by the plugin, the CLI and the checks ------------------------------------------------
+    @property
+    def tp(self) -> int:
+        return self.engine.tensor_parallel_size
+
+    def keywords(self) -> set[str]:
+        """Words ``pytest -k`` can select this profile by: model, GPU, engine, TP size, quantization."""
+        words = {self.model.id, self.model.id.split("/")[-1], self.engine.name, f"tp{self.tp}"}
+        if self.hardware.gpu_name:
+            words.add(self.hardware.gpu_name)
+        if self.model.quantization:
+            words.add(self.model.quantization.method)
+        if self.engine.kv_cache_dtype:
+            words.add(f"kv-{self.engine.kv_cache_dtype}")
+        return {w.replace(" ", "_") for w in words if w}

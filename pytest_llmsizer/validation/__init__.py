@@ -1,0 +1,1 @@
+"""Validation: tolerances, comparison of profiles with calculators, match bands."""

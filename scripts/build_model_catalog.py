@@ -1,0 +1,448 @@
+"""Build the model catalog ``pytest_llmsizer/catalog/data/models.json`` from the shared config folder.
+
+The shared folder (``../shared/data/model-configs``, one HF ``config.json`` copy per model, see its INDEX.md)
+is the evidence; the catalog is what the package ships and reads at run time, so the package never depends on
+a folder outside itself. Each file is converted with ``arch_from_hf_config``; files it cannot convert are
+listed under ``"unsupported"`` with the reason, so that resolving such an id says "known model, architecture
+not supported" instead of "unknown model".
+
+Some source files are truncated copies that miss keys their own ``_notes`` (or INDEX.md) state. Those facts
+are added from ``SUPPLEMENTS`` below, each with the verbatim note text it comes from; the build checks that
+every quoted text really is in the named file, so a supplement can never be an invented value. A supplement
+only fills keys the file lacks; it never overrides one.
+
+Usage (from the repository root)::
+
+    python scripts/build_model_catalog.py            # write the catalog
+    python scripts/build_model_catalog.py --check    # exit 1 if the committed catalog is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as a plain script: make the package importable without installing it
+    sys.path.insert(0, str(REPO_ROOT))
+
+from pytest_llmsizer.catalog.hf_config import arch_from_hf_config  # noqa: E402
+from pytest_llmsizer.errors import CatalogError  # noqa: E402
+
+FORMAT = "llmsizer-models/1"
+DEFAULT_SOURCE = "../shared/data/model-configs"
+OUTPUT = REPO_ROOT / "pytest_llmsizer" / "catalog" / "data" / "models.json"
+INDEX_FILE = "INDEX.md"
+
+
+@dataclass(frozen=True)
+class Quote:
+    """Verbatim text from a source file's ``_notes`` (or from INDEX.md) that states a supplemented fact."""
+
+    file: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Supplement:
+    """Keys a truncated / derived source file lacks, merged into its language-model config before conversion.
+
+    ``keys`` go into ``text_config`` when the file nests one, else into the top level. ``why`` is stored in
+    the catalog entry's ``notes`` so that a user sees which values did not come from the config itself.
+    """
+
+    keys: dict[str, Any]
+    why: str
+    quotes: tuple[Quote, ...] = field(default_factory=tuple)
+
+
+_GEMMA3_27B_DEFAULTS = Quote(
+    "google--gemma-3-27b-it.json",
+    "spells the defaults out: max_position_embeddings 131072, rope_theta 1000000.0 (global layers), "
+    "rope_local_base_freq 10000.0 (sliding layers), vocab_size 262208, sliding_window 1024, head_dim 128, "
+    "query_pre_attn_scalar 168; tie_word_embeddings defaults to true for Gemma3.",
+)
+_OPT_TIED = Quote(
+    "facebook--opt-125m.json",
+    "Tied input/output embeddings are implicit in OPT (no tie_word_embeddings key in these copies).",
+)
+_NANO_FP8_RECIPE = Quote(
+    "nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-FP8.json",
+    "FP8 E4M3, static per-tensor weight scales, dynamic per-token activation scales; MoE expert GEMMs "
+    "(routed + shared) FP8; Mamba GEMMs FP8 in 17 of 23 Mamba layers; all 6 attention layers BF16; the Mamba "
+    "layers adjacent to attention {4, 11, 18, 25, 32, 41} BF16; Mamba conv1d BF16; router gates FP32; "
+    "embeddings and lm_head BF16; KV cache FP8.",
+)
+_NANO_ATTENTION_LAYERS = (5, 12, 19, 26, 33, 42)
+_NANO_MAMBA_NEXT_TO_ATTENTION = (4, 11, 18, 25, 32, 41)
+
+SUPPLEMENTS: dict[str, Supplement] = {
+    # --- truncated copies: keys cut off after ~2 kB, values stated in the file's own _notes ---------------
+    "google/gemma-3-27b-it": Supplement(
+        keys={"vocab_size": 262208, "tie_word_embeddings": True, "max_position_embeddings": 131072},
+        why="vocab_size 262208, tied embeddings and 131072 context are Gemma3TextConfig defaults stated in "
+        "the source notes (the compact official config omits them)",
+        quotes=(_GEMMA3_27B_DEFAULTS,),
+    ),
+    "gaunernst/gemma-3-27b-it-int4-awq": Supplement(
+        keys={
+            "vocab_size": 262208,
+            "tie_word_embeddings": True,
+            "max_position_embeddings": 131072,
+            # The converter's layout: AWQ 4-bit, group 32, zero points stored (fixed at 8), vision tower and
+            # projector left bf16. Written in the AutoAWQ config dialect so quant_from_config reads it.
+            "quantization_config": {
+                "quant_method": "awq", "bits": 4, "group_size": 32, "zero_point": True, "version": "gemm",
+                "modules_to_not_convert": ["vision_tower", "multi_modal_projector"],
+            },
+        },
+        why="vocab/tie/context from the base file's notes; AWQ 4-bit group 32 with stored zero points, "
+        "vision tower and projector bf16, as the converter that produced the checkpoint writes it "
+        "(config not read)",
+        quotes=(
+            Quote("gaunernst--gemma-3-27b-it-int4-awq.json",
+                  "sliding_window 1024 with every 6th layer global, vocab 262208, tied embeddings)"),
+            _GEMMA3_27B_DEFAULTS,
+            Quote("gaunernst--gemma-3-27b-it-int4-awq.json",
+                  "every 2-D weight except model.embed_tokens.weight ('AWQ doesn't support INT4 "
+                  "embeddings'), the vision tower and the multi-modal projector is packed as AWQ 4-bit "
+                  "with group size 32 along the input dimension (scales bf16, shape [K/32, N]); qweight "
+                  "shifted to unsigned and qzeros fixed at 8 (0x88888888), i.e. a symmetric INT4 code "
+                  "stored in AWQ's UINT4 + zero-point layout."),
+        ),
+    ),
+    "deepseek-ai/DeepSeek-Coder-V2-Instruct": Supplement(
+        keys={"vocab_size": 102400, "v_head_dim": 128},
+        why="vocab_size 102400 and v_head_dim 128 from DeepSeek's own 236B inference config "
+        "(source truncated)",
+        quotes=(Quote("deepseek-ai--DeepSeek-Coder-V2-Instruct.json",
+                      "and adds vocab_size 102400, v_head_dim 128, n_limited_groups 3, route_scale 16.0"),),
+    ),
+    "deepseek-ai/DeepSeek-Coder-V2-Lite-Instruct": Supplement(
+        keys={"vocab_size": 102400, "v_head_dim": 128, "torch_dtype": "bfloat16"},
+        why="vocab_size 102400 and v_head_dim 128 from DeepSeek's 16B inference config, torch_dtype "
+        "bfloat16 from the identical Lite-Base config (source truncated)",
+        quotes=(
+            Quote("deepseek-ai--DeepSeek-Coder-V2-Lite-Instruct.json",
+                  "gives v_head_dim 128 and vocab_size 102400"),
+            Quote("deepseek-ai--DeepSeek-Coder-V2-Lite-Instruct.json",
+                  'the duplicate\'s config excerpt stops at "torch_dtype": "bfloat...", so torch_dtype '
+                  "(bfloat16 in the official DeepSeek-Coder-V2-Lite-Base page"),
+        ),
+    ),
+    "microsoft/Phi-4-mini-instruct": Supplement(
+        keys={"vocab_size": 200064},
+        why="vocab_size 200064 as listed by llm-sizer (source truncated; tie_word_embeddings is not stated "
+        "anywhere, so the untied default stays)",
+        quotes=(Quote("microsoft--Phi-4-mini-instruct.json",
+                      "AMD-melliott/llm-sizer lists vocab_size 200064 and 3.8B parameters for this model "
+                      "(not read from the config)."),),
+    ),
+    # --- architecture facts the notes state but the config format leaves implicit --------------------------
+    "facebook/opt-125m": Supplement(
+        keys={"tie_word_embeddings": True}, why="OPT ties input/output embeddings", quotes=(_OPT_TIED,)
+    ),
+    "facebook/opt-1.3b": Supplement(
+        keys={"tie_word_embeddings": True}, why="OPT ties input/output embeddings", quotes=(_OPT_TIED,)
+    ),
+    "facebook/opt-6.7b": Supplement(
+        keys={"tie_word_embeddings": True}, why="OPT ties input/output embeddings", quotes=(_OPT_TIED,)
+    ),
+    "openai-community/gpt2": Supplement(
+        keys={"tie_word_embeddings": True},
+        why="GPT-2 ties input/output embeddings",
+        quotes=(Quote("openai-community--gpt2.json", "GPT-2 ties input/output embeddings by architecture."),),
+    ),
+    # --- quantized checkpoints whose quantization_config was not read but whose scheme the notes state ----
+    "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4": Supplement(
+        keys={"quantization_config": {
+            "zero_point": True, "q_group_size": 128, "w_bit": 4, "version": "GEMM",
+        }},
+        why="AWQ 4-bit group 128 with zero points: the model card's reproduction recipe (config not read)",
+        quotes=(Quote("hugging-quants--Meta-Llama-3.1-8B-Instruct-AWQ-INT4.json",
+                      'reproduction recipe quant_config = {"zero_point": True, "q_group_size": 128, '
+                      '"w_bit": 4, "version": "GEMM"}'),),
+    ),
+    "neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8": Supplement(
+        keys={"quantization_config": {
+            "quant_method": "compressed-tensors",
+            "config_groups": {"group_0": {
+                "targets": ["Linear"],
+                "weights": {"num_bits": 8, "type": "float", "strategy": "tensor", "dynamic": False,
+                            "symmetric": True},
+                "input_activations": {"num_bits": 8, "type": "float", "strategy": "tensor", "dynamic": False,
+                                      "symmetric": True},
+            }},
+            "ignore": ["lm_head"],
+        }},
+        why="FP8 per-tensor weights and static activations, lm_head bf16: the model card's llm-compressor "
+        "recipe (config not read)",
+        quotes=(Quote("neuralmagic--Meta-Llama-3.1-8B-Instruct-FP8.json",
+                      'ignore ["lm_head"]; config_groups.group_0: weights {num_bits 8, type float, strategy '
+                      "tensor, dynamic false, symmetric true}, input_activations {num_bits 8, type float, "
+                      'strategy tensor, dynamic false, symmetric true}, targets ["Linear"]'),),
+    ),
+    "RedHatAI/Qwen3-Coder-Next-FP8-dynamic": Supplement(
+        keys={"quantization_config": {
+            "quant_method": "compressed-tensors",
+            "config_groups": {"group_0": {
+                "targets": ["Linear"],
+                "weights": {"num_bits": 8, "type": "float", "strategy": "channel", "dynamic": False,
+                            "symmetric": True},
+                "input_activations": {"num_bits": 8, "type": "float", "strategy": "token", "dynamic": True,
+                                      "symmetric": True},
+            }},
+            "ignore": [
+                "re:.*lm_head", "re:.*mlp.gate$", "re:.*mlp.shared_expert_gate$", "re:.*linear_attn.*",
+            ],
+        }},
+        why="FP8_DYNAMIC (per-channel FP8 weights) with lm_head, router, shared-expert gate and all "
+        "Gated-DeltaNet modules bf16: the model card's creation recipe (config not read)",
+        quotes=(
+            Quote("RedHatAI--Qwen3-Coder-Next-FP8-dynamic.json",
+                  "QuantizationModifier(targets='Linear', scheme='FP8_DYNAMIC', ignore=['re:.*lm_head', "
+                  "'re:.*mlp.gate$', 're:.*mlp.shared_expert_gate$', 're:.*linear_attn.*'], "
+                  "weight_observer='mse')"),
+            Quote("RedHatAI--Qwen3-Coder-Next-FP8-dynamic.json",
+                  "defines the llm-compressor preset FP8_DYNAMIC as weights {num_bits 8, type float, "
+                  "strategy channel, symmetric true, dynamic false} and input_activations {num_bits 8, type "
+                  "float, strategy token, symmetric true, dynamic true}"),
+        ),
+    ),
+    "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8": Supplement(
+        keys={"quantization_config": {"quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}}},
+        why="ModelOpt FP8 with FP8 KV cache from the companion hf_quant_config.json",
+        quotes=(Quote("nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8.json",
+                      'the companion hf_quant_config.json (same aiconfigurator folder) says {"quantization": '
+                      '{"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}} (ModelOpt format).'),),
+    ),
+    "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-FP8": Supplement(
+        keys={"quantization_config": {"quantization": {
+            "quant_algo": "FP8",
+            "kv_cache_quant_algo": "FP8",
+            "exclude_modules": [
+                "lm_head",
+                *(f"backbone.layers.{i}.mixer.{p}" for i in _NANO_ATTENTION_LAYERS
+                  for p in ("q_proj", "k_proj", "v_proj", "o_proj")),
+                *(f"backbone.layers.{i}.mixer.{p}" for i in _NANO_MAMBA_NEXT_TO_ATTENTION
+                  for p in ("in_proj", "out_proj")),
+            ],
+        }}},
+        why="ModelOpt FP8 per-tensor with FP8 KV cache; attention layers and the Mamba layers next to them "
+        "bf16 (NVIDIA's recipe as stated by a third-party card; module names from the NVFP4 sibling; "
+        "not read)",
+        quotes=(
+            _NANO_FP8_RECIPE,
+            Quote("nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-FP8.json",
+                  "excludes lm_head, backbone.layers.{4,11,18,25,32,41}.mixer.in_proj/out_proj, "
+                  "backbone.layers.{5,12,19,26,33,42}.mixer.q_proj/k_proj/v_proj/o_proj and every Mamba "
+                  "mixer.conv1d."),
+        ),
+    ),
+    "mistralai/Ministral-3-14B-Instruct-2512": Supplement(
+        keys={"quantization_config": {
+            "activation_scheme": "static",
+            "modules_to_not_convert": ["model.vision_tower", "model.multi_modal_projector", "lm_head"],
+            "quant_method": "fp8",
+            "weight_block_size": None,
+        }},
+        why="the model card lists this checkpoint as FP8; the block is the one transformers' conversion "
+        "script writes for FP8 Ministral 3 checkpoints (the released config was not read)",
+        quotes=(
+            Quote("mistralai--Ministral-3-14B-Instruct-2512.json",
+                  "the model card table lists 'Ministral 3 14B Instruct 2512 | Instruct post-trained | FP8'"),
+            Quote("mistralai--Ministral-3-14B-Instruct-2512.json",
+                  'writes quantization_config {"activation_scheme": "static", "modules_to_not_convert": '
+                  '["model.vision_tower", "model.multi_modal_projector", "lm_head"], "quant_method": "fp8", '
+                  '"weight_block_size": null} for FP8 params.json checkpoints'),
+        ),
+    ),
+}
+"""Facts the source files miss, each from the quoted note; keyed by catalog id (file name with -- -> /)."""
+
+ALIASES: dict[str, tuple[tuple[str, ...], Quote]] = {
+    "mistralai/Mistral-Small-3.1-24B-Instruct-2503": (
+        ("mistralai/Mistral-Small-3.2-24B-Instruct-2506",),
+        Quote(INDEX_FILE,
+              "Mistral-Small-3.2-24B-Instruct-2506 -> `mistralai--Mistral-Small-3.1-24B-Instruct-2503.json` "
+              "(text values identical per a 3.2 text-only re-save)"),
+    ),
+}
+"""Other repo ids that INDEX.md says share a file's architecture (resolved as that entry, with a note)."""
+
+
+# -----------------------------------------------------------------------------------------------------------
+
+
+def model_id_from_file(path: Path) -> str:
+    """``org--name.json`` -> ``org/name`` (only the first ``--`` separates the org)."""
+    org, sep, name = path.stem.partition("--")
+    return f"{org}/{name}" if sep else path.stem
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SystemExit(f"{path}: cannot read: {e}") from None
+
+
+_INDEX_ROW = re.compile(
+    r"^\|\s*(?P<id>[^|]+?)\s*\|\s*`(?P<file>[^`]+\.json)`\s*\|.*\|\s*(?P<doubt>[^|]*?)\s*\|\s*$"
+)
+
+
+def read_index_doubts(source: Path) -> dict[str, str]:
+    """The 'doubt' column of INDEX.md per file name: a short caveat worth keeping with the catalog entry."""
+    index = source / INDEX_FILE
+    if not index.is_file():
+        return {}
+    doubts: dict[str, str] = {}
+    for line in index.read_text(encoding="utf-8").splitlines():
+        m = _INDEX_ROW.match(line)
+        if m and m["doubt"]:
+            doubts[m["file"]] = m["doubt"]
+    return doubts
+
+
+def verify_quotes(source: Path, configs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Every supplement / alias quote must be verbatim in the named file's ``_notes`` (or in INDEX.md)."""
+    index_text = (source / INDEX_FILE).read_text(encoding="utf-8") if (source / INDEX_FILE).is_file() else ""
+    quotes = [(mid, q) for mid, s in SUPPLEMENTS.items() for q in s.quotes]
+    quotes += [(mid, q) for mid, (_, q) in ALIASES.items()]
+    problems = []
+    for mid, quote in quotes:
+        if quote.file == INDEX_FILE:
+            found = quote.text in index_text
+        else:
+            notes = (configs.get(quote.file) or {}).get("_notes") or []
+            found = any(quote.text in str(note) for note in notes)
+        if not found:
+            problems.append(f"{mid}: quoted text not found in {quote.file}: {quote.text[:80]!r}...")
+    return problems
+
+
+def apply_supplement(config: Mapping[str, Any], supplement: Supplement, model_id: str) -> dict[str, Any]:
+    """A copy of ``config`` with the supplement's keys added to the language-model part (never overriding)."""
+    merged = copy.deepcopy(dict(config))
+    target = merged["text_config"] if isinstance(merged.get("text_config"), dict) else merged
+    for key, value in supplement.keys.items():
+        if target.get(key) is not None or (target is not merged and merged.get(key) is not None):
+            raise SystemExit(f"{model_id}: supplement key {key!r} is already in the source file; remove it "
+                             "from SUPPLEMENTS (supplements only fill gaps)")
+        target[key] = copy.deepcopy(value)
+    return merged
+
+
+def _unsupported_reason(error: CatalogError, model_id: str, config: Mapping[str, Any]) -> str:
+    reason = str(error).removeprefix(f"{model_id}: ")
+    notes = " ".join(str(n) for n in config.get("_notes") or [])
+    if "TRUNCATED" in notes and "lacks" in reason:
+        reason += " (the source file is a truncated copy and its _notes do not state the missing value)"
+    return reason
+
+
+def build(source: Path, source_label: str) -> dict[str, Any]:
+    """Convert every config in ``source``; the result is the JSON document to write (deterministic)."""
+    if not source.is_dir():
+        raise SystemExit(f"{source}: not a directory (pass --source)")
+    files = sorted(source.glob("*.json"))
+    configs = {f.name: _read_json(f) for f in files}
+    ids = {model_id_from_file(f): f for f in files}
+    stale = sorted(set(SUPPLEMENTS) - set(ids)) + sorted(set(ALIASES) - set(ids))
+    problems = [f"{mid}: in SUPPLEMENTS/ALIASES but no such file in {source}" for mid in stale]
+    problems += verify_quotes(source, configs)
+    if problems:
+        raise SystemExit("\n".join(problems))
+    doubts = read_index_doubts(source)
+
+    models: list[dict[str, Any]] = []
+    unsupported: list[dict[str, str]] = []
+    for model_id, path in sorted(ids.items()):
+        config = configs[path.name]
+        if not isinstance(config, dict):
+            raise SystemExit(f"{path}: not a JSON object")
+        notes: list[str] = []
+        if doubts.get(path.name):
+            notes.append(f"source doubt (INDEX.md): {doubts[path.name]}")
+        supplement = SUPPLEMENTS.get(model_id)
+        if supplement is not None:
+            config = apply_supplement(config, supplement, model_id)
+            notes.append(f"supplemented from the source notes: {supplement.why}")
+        source_text = config.get("_source")
+        try:
+            arch = arch_from_hf_config(
+                config, model_id,
+                source=str(source_text) if source_text else None,
+                aliases=ALIASES.get(model_id, ((), None))[0],
+                notes=tuple(notes),
+            )
+        except CatalogError as e:
+            unsupported.append({"id": model_id, "reason": _unsupported_reason(e, model_id, config)})
+            continue
+        models.append(arch.model_dump(mode="json", exclude_defaults=True))
+    return {
+        "format": FORMAT,
+        "generated_from": f"{source_label}/*.json ({len(files)} files) by scripts/build_model_catalog.py "
+        "(with its SUPPLEMENTS and ALIASES)",
+        "models": models,
+        "unsupported": unsupported,
+    }
+
+
+def render(document: Mapping[str, Any]) -> str:
+    """One line per model: diffs stay readable and the file stays small (no per-key indentation)."""
+
+    def line(obj: Any) -> str:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+    out = ["{"]
+    out.append(f' "format": {line(document["format"])},')
+    out.append(f' "generated_from": {line(document["generated_from"])},')
+    for key in ("models", "unsupported"):
+        items = document[key]
+        out.append(f' "{key}": [')
+        out += [f"  {line(item)}{',' if i < len(items) - 1 else ''}" for i, item in enumerate(items)]
+        out.append(" ]," if key == "models" else " ]")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--source", default=DEFAULT_SOURCE,
+                        help="folder of <org>--<name>.json configs, relative to the repo root "
+                        f"(default {DEFAULT_SOURCE})")
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="catalog file to write or check")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if the catalog file differs from a fresh build")
+    args = parser.parse_args(argv)
+
+    source = Path(args.source)
+    if not source.is_absolute():
+        source = REPO_ROOT / source
+    text = render(build(source, args.source))
+    output: Path = args.output
+    if args.check:
+        current = output.read_text(encoding="utf-8") if output.is_file() else None
+        if current != text:
+            print(f"{output} is out of date; run: python scripts/build_model_catalog.py", file=sys.stderr)
+            return 1
+        print(f"{output} is up to date")
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    document = json.loads(text)
+    print(f"wrote {output}: {len(document['models'])} models, {len(document['unsupported'])} unsupported")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,348 @@
+"""The shipped model catalog and model resolution.
+
+The architecture facts below were checked by hand against the model cards / configs (not against our own
+parser), because a wrong layer count or KV-head count is exactly the error that makes an estimate useless.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from pytest_llmsizer.catalog.arch import ModelArch
+from pytest_llmsizer.catalog.models import (
+    QUANT_SUFFIXES,
+    VLLM_QUANTIZATION,
+    ResolvedModel,
+    describe_quantization,
+    list_model_ids,
+    load_model_catalog,
+    resolve_model,
+)
+from pytest_llmsizer.errors import CatalogError, UnknownModelError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "model-configs"
+BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_model_catalog.py"
+
+needs_source = pytest.mark.skipif(not SOURCE_DIR.is_dir(), reason=f"{SOURCE_DIR} not present")
+
+
+def _build_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_model_catalog", BUILD_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def arch(model_id: str) -> ModelArch:
+    return load_model_catalog().models[model_id]
+
+
+# -----------------------------------------------------------------------------------------------------------
+# the catalog file
+
+
+@needs_source
+def test_every_source_file_is_in_the_catalog_or_listed_unsupported() -> None:
+    catalog = load_model_catalog()
+    expected = {p.stem.replace("--", "/", 1) for p in SOURCE_DIR.glob("*.json")}
+    known = set(catalog.models) | set(catalog.unsupported)
+    assert expected - known == set(), "source files missing from the catalog: rebuild it"
+    assert known - expected == set(), "catalog entries without a source file: rebuild it"
+    assert not set(catalog.models) & set(catalog.unsupported)
+
+
+@needs_source
+def test_committed_catalog_is_up_to_date() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BUILD_SCRIPT), "--check"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+@needs_source
+def test_check_fails_on_a_stale_catalog(tmp_path: Path) -> None:
+    stale = tmp_path / "models.json"
+    stale.write_text('{"format": "llmsizer-models/1", "models": [], "unsupported": []}\n', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(BUILD_SCRIPT), "--check", "--output", str(stale)],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 1
+
+
+@needs_source
+def test_every_supplement_quotes_its_source_verbatim() -> None:
+    build = _build_module()
+    configs = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in SOURCE_DIR.glob("*.json")}
+    assert build.verify_quotes(SOURCE_DIR, configs) == []
+    for model_id, supplement in build.SUPPLEMENTS.items():
+        assert supplement.quotes, model_id
+        entry = load_model_catalog().models[model_id]
+        assert any(note.startswith("supplemented") for note in entry.notes), model_id
+
+
+def test_catalog_is_sorted_and_deterministic() -> None:
+    path = REPO_ROOT / "pytest_llmsizer" / "catalog" / "data" / "models.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    ids = [m["id"] for m in document["models"]]
+    assert ids == sorted(ids)
+    assert [u["id"] for u in document["unsupported"]] == sorted(u["id"] for u in document["unsupported"])
+    assert document["format"] == "llmsizer-models/1"
+    assert list_model_ids() == ids
+    assert load_model_catalog() is load_model_catalog()
+
+
+def test_unsupported_architectures_are_listed_with_a_reason() -> None:
+    unsupported = load_model_catalog().unsupported
+    for model_id, word in [
+        ("deepseek-ai/DeepSeek-V4-Pro", "DeepSeek-V4"),
+        ("deepseek-ai/DeepSeek-V4-Flash", "DeepSeek-V4"),
+        ("google/gemma-4-31B-it", "Gemma-4"),
+        ("google/gemma-4-26B-A4B", "Gemma-4"),
+    ]:
+        assert word in unsupported[model_id]
+
+
+def test_supplemented_entries_say_so() -> None:
+    gemma = arch("google/gemma-3-27b-it")
+    assert any("supplemented" in note for note in gemma.notes)
+    assert gemma.vocab_size == 262208 and gemma.tie_word_embeddings
+
+
+# -----------------------------------------------------------------------------------------------------------
+# hand-checked architecture facts
+
+
+def test_llama_3_1_8b() -> None:
+    a = arch("meta-llama/Llama-3.1-8B")
+    assert (a.num_layers, a.num_kv_heads, a.head_dim, a.vocab_size) == (32, 8, 128, 128256)
+    assert a.num_attention_heads == 32 and a.hidden_size == 4096 and a.intermediate_size == 14336
+    assert not a.tie_word_embeddings
+    assert set(a.layer_attention) == {"full"} and set(a.layer_mlp) == {"dense"}
+
+
+def test_qwen3_0_6b_head_dim_is_not_hidden_over_heads() -> None:
+    a = arch("Qwen/Qwen3-0.6B")
+    assert a.hidden_size // a.num_attention_heads == 64
+    assert a.head_dim == 128
+    assert a.tie_word_embeddings and a.num_kv_heads == 8 and a.num_layers == 28
+
+
+def test_deepseek_r1_mla_and_moe_layout() -> None:
+    a = arch("deepseek-ai/DeepSeek-R1")
+    assert a.mla is not None and (a.mla.kv_lora_rank, a.mla.qk_rope_head_dim) == (512, 64)
+    assert Counter(a.layer_mlp) == {"moe": 58, "dense": 3}
+    assert a.layer_mlp[:3] == ("dense", "dense", "dense")
+    assert a.moe is not None and a.moe.num_experts == 256 and a.moe.experts_per_token == 8
+    assert a.quantization is not None and a.quantization.method == "fp8"
+    assert a.quantization.weight_block_size == (128, 128)
+
+
+def test_gpt_oss_20b_alternates_sliding_and_full_and_keeps_attention_16_bit() -> None:
+    a = arch("openai/gpt-oss-20b")
+    assert a.num_layers == 24 and a.sliding_window == 128
+    assert a.layer_attention == ("sliding", "full") * 12
+    assert a.quantization is not None and a.quantization.method == "mxfp4"
+    assert "attention" in a.quantization.not_converted
+    assert a.moe is not None and a.moe.num_experts == 32 and a.moe.experts_per_token == 4
+
+
+def test_llama_4_maverick_chunked_attention_and_interleaved_moe() -> None:
+    a = arch("meta-llama/Llama-4-Maverick-17B-128E-Instruct")
+    assert a.num_layers == 48 and a.attention_chunk_size == 8192
+    assert a.layer_attention == tuple("full" if (i + 1) % 4 == 0 else "chunked" for i in range(48))
+    assert a.layer_mlp == tuple("moe" if (i + 1) % 2 == 0 else "dense" for i in range(48))
+    assert a.moe is not None and a.moe.num_experts == 128 and a.moe.experts_per_token == 1
+
+
+def test_nemotron_3_nano_hybrid_mamba_layout() -> None:
+    a = arch("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16")
+    kinds = Counter(a.layer_attention)
+    assert kinds["mamba"] == 23 and kinds["full"] == 6 and a.num_layers == 52
+    assert Counter(a.layer_mlp)["moe"] == 23
+    assert a.mamba is not None and a.num_kv_heads == 2 and a.head_dim == 128
+
+
+def test_qwen3_coder_next_linear_attention_three_of_four() -> None:
+    a = arch("Qwen/Qwen3-Coder-Next")
+    assert a.layer_attention == tuple("full" if (i + 1) % 4 == 0 else "linear" for i in range(48))
+    assert a.linear_attention is not None and a.linear_attention.num_value_heads == 32
+    assert a.moe is not None and a.moe.num_experts == 512
+
+
+def test_gemma_3_27b_sliding_and_global_layers() -> None:
+    a = arch("google/gemma-3-27b-it")
+    assert Counter(a.layer_attention) == {"sliding": 52, "full": 10}
+    assert a.layer_attention[5] == "full" and a.layer_attention[:5] == ("sliding",) * 5
+    assert a.sliding_window == 1024 and a.head_dim == 128 and a.num_kv_heads == 16
+
+
+# -----------------------------------------------------------------------------------------------------------
+# resolution
+
+
+def test_exact_and_case_insensitive() -> None:
+    exact = resolve_model("meta-llama/Llama-3.1-8B")
+    assert exact.matched_by == "exact" and exact.assumptions == () and exact.arch.quantization is None
+    loose = resolve_model("meta-llama/llama-3.1-8b")
+    assert loose.matched_by == "case-insensitive" and loose.arch.id == "meta-llama/Llama-3.1-8B"
+    assert loose.query == "meta-llama/llama-3.1-8b"
+
+
+def test_alias_resolves_with_an_assumption() -> None:
+    r = resolve_model("mistralai/Mistral-Small-3.2-24B-Instruct-2506")
+    assert r.arch.id == "mistralai/Mistral-Small-3.1-24B-Instruct-2503"
+    assert r.assumptions and "alias" in r.assumptions[0]
+
+
+def test_awq_variant_uses_the_base_architecture() -> None:
+    r = resolve_model("Qwen/Qwen2.5-7B-Instruct-AWQ")
+    assert isinstance(r, ResolvedModel)
+    assert r.matched_by == "variant" and r.arch.id == "Qwen/Qwen2.5-7B-Instruct"
+    q = r.arch.quantization
+    assert q is not None and (q.method, q.bits, q.group_size, q.zero_point) == ("awq", 4, 128, True)
+    assert "Qwen/Qwen2.5-7B-Instruct" in r.assumptions[0] and "AWQ" in r.assumptions[0]
+
+
+def test_fp8_dynamic_checkpoint_gets_per_channel_fp8() -> None:
+    r = resolve_model("RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic")
+    q = r.arch.quantization
+    assert q is not None and q.method == "fp8" and q.fp8_scaling == "channel"
+    assert r.arch.num_layers == 80 and r.assumptions
+    other = resolve_model("neuralmagic/Llama-3.3-70B-Instruct-FP8-dynamic")
+    assert other.matched_by == "variant" and other.arch.quantization == q
+
+
+def test_unsloth_bnb_uses_double_quantization() -> None:
+    r = resolve_model("unsloth/Qwen2.5-7B-Instruct-bnb-4bit")
+    q = r.arch.quantization
+    assert q is not None and q.method == "bitsandbytes-4bit" and q.double_quant
+    assert r.arch.hidden_size == 3584
+
+
+def test_qwen_fp8_variant() -> None:
+    r = resolve_model("Qwen/Qwen3-8B-FP8")
+    assert r.matched_by == "variant" and r.arch.id == "Qwen/Qwen3-8B"
+    q = r.arch.quantization
+    assert q is not None and q.method == "fp8" and q.bits == 8
+
+
+def test_checkpoint_quantization_config_wins_over_the_name() -> None:
+    r = resolve_model("TheBloke/Llama-2-7B-GPTQ")  # the name says nothing of its group size 32
+    q = r.arch.quantization
+    assert q is not None and q.method == "gptq" and q.group_size == 32 and q.desc_act
+    assert r.assumptions == ()
+
+
+def test_instruct_and_meta_prefix_variants() -> None:
+    r = resolve_model("meta-llama/Meta-Llama-3.1-8B-Instruct")
+    assert r.arch.id == "meta-llama/Llama-3.1-8B" and r.matched_by == "variant"
+    assert "-Instruct" in r.assumptions[0]
+    dated = resolve_model("Qwen/Qwen3-30B-A3B-Instruct-2507")
+    assert dated.arch.id == "Qwen/Qwen3-30B-A3B"
+    sibling = resolve_model("meta-llama/Llama-3.2-1B")
+    assert sibling.arch.id == "meta-llama/Llama-3.2-1B-Instruct"
+
+
+def test_name_suffix_table_covers_the_usual_suffixes() -> None:
+    for suffix in ["AWQ", "AWQ-INT4", "GPTQ-Int4", "GPTQ-Int8", "FP8", "FP8-dynamic", "NVFP4", "MXFP4",
+                   "bnb-4bit", "unsloth-bnb-4bit", "w8a8", "quantized.w8a8", "w4a16"]:
+        assert suffix in QUANT_SUFFIXES
+    for suffix, method in [("GPTQ-Int8", "gptq"), ("NVFP4", "nvfp4"), ("MXFP4", "mxfp4"), ("w8a8", "int8"),
+                           ("w4a16", "int4")]:
+        q = resolve_model(f"Qwen/Qwen2.5-7B-Instruct-{suffix}").arch.quantization
+        assert q is not None and q.method == method, suffix
+
+
+def test_explicit_quantization_on_a_16_bit_checkpoint() -> None:
+    r = resolve_model("meta-llama/Llama-3.1-8B", quantization="fp8")
+    q = r.arch.quantization
+    assert q is not None and q.method == "fp8" and q.fp8_scaling == "tensor" and q.not_converted == ()
+    assert any("while loading" in a for a in r.assumptions)
+    none = resolve_model("Qwen/Qwen2.5-7B-Instruct-AWQ", quantization="none")
+    assert none.arch.quantization is None
+
+
+def test_explicit_quantization_kernel_choice_keeps_the_stored_format() -> None:
+    r = resolve_model("Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4", quantization="gptq_marlin")
+    q = r.arch.quantization
+    assert q is not None and q.method == "gptq" and q.bits == 4
+
+
+def test_explicit_quantization_conflicting_with_the_checkpoint_is_an_error() -> None:
+    with pytest.raises(CatalogError, match="stored as GPTQ"):
+        resolve_model("Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4", quantization="fp8")
+    with pytest.raises(CatalogError, match="--quantization"):
+        resolve_model("meta-llama/Llama-3.1-8B", quantization="nonsense")
+    assert set(VLLM_QUANTIZATION) >= {"awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "bitsandbytes",
+                                      "mxfp4", "modelopt", "compressed-tensors", "int8", "none"}
+
+
+def test_local_config_json_with_text_config(tmp_path: Path) -> None:
+    config = {
+        "_name_or_path": "acme/Tiny-VL",
+        "model_type": "llava",
+        "torch_dtype": "bfloat16",
+        "text_config": {
+            "model_type": "llama", "hidden_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8,
+            "num_key_value_heads": 2, "vocab_size": 32000, "intermediate_size": 2816,
+        },
+    }
+    file = tmp_path / "ckpt" / "config.json"
+    file.parent.mkdir()
+    file.write_text(json.dumps(config), encoding="utf-8")
+    for query in (str(file), str(file.parent)):
+        r = resolve_model(query)
+        assert r.matched_by == "config-file" and r.query == query
+        assert r.arch.id == "acme/Tiny-VL" and r.arch.num_layers == 4 and r.arch.num_kv_heads == 2
+        assert r.arch.head_dim == 128 and r.arch.dtype == "bfloat16"
+    del config["_name_or_path"]
+    file.write_text(json.dumps(config), encoding="utf-8")
+    assert resolve_model(str(file)).arch.id == "ckpt"
+
+
+def test_local_config_json_errors_name_the_file(tmp_path: Path) -> None:
+    broken = tmp_path / "config.json"
+    broken.write_text('{"hidden_size": 1024,', encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"config\.json.*invalid JSON"):
+        resolve_model(str(broken))
+    broken.write_text('{"model_type": "llama", "hidden_size": 1024}', encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"config\.json.*num_hidden_layers"):
+        resolve_model(str(broken))
+    with pytest.raises(CatalogError, match="no such file"):
+        resolve_model(str(tmp_path / "missing" / "config.json"))
+
+
+def test_unknown_model_lists_close_ids() -> None:
+    with pytest.raises(UnknownModelError) as info:
+        resolve_model("Qwen/Qwen9-8B")
+    assert 0 < len(info.value.suggestions) <= 5
+    assert "Qwen/Qwen3-8B" in info.value.suggestions
+
+
+def test_known_but_unsupported_model_says_why() -> None:
+    with pytest.raises(CatalogError, match="not supported") as info:
+        resolve_model("deepseek-ai/DeepSeek-V4-Pro")
+    assert not isinstance(info.value, UnknownModelError)
+    with pytest.raises(CatalogError, match="Gemma-4"):
+        resolve_model("google/gemma-4-31b-it")
+
+
+def test_describe_quantization_reads_well() -> None:
+    q = resolve_model("Qwen/Qwen2.5-7B-Instruct-AWQ").arch.quantization
+    assert q is not None and describe_quantization(q) == "AWQ 4-bit group 128 (zero points)"
