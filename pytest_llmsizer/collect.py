@@ -94,4 +94,6 @@ class AccuracyItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int, str]:
-        return self.path, 0, f"{self.relpath}::{self.name}"
+        # The domain is the failure headline. It must not be a suffix of the node id: pytest would then turn the
+        # dots of ".json" into "::" in verbose lines.
+        return self.path, 0, f"{self.name} of {self.relpath}"

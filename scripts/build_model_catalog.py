@@ -428,7 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     source = Path(args.source)
     if not source.is_absolute():
         source = REPO_ROOT / source
-    text = render(build(source, args.source))
+    # The label written into the file must not depend on how the same folder was named on the command line.
+    same_as_default = source.resolve() == (REPO_ROOT / DEFAULT_SOURCE).resolve()
+    text = render(build(source, DEFAULT_SOURCE if same_as_default else args.source))
     output: Path = args.output
     if args.check:
         current = output.read_text(encoding="utf-8") if output.is_file() else None

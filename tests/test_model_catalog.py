@@ -276,6 +276,8 @@ def test_explicit_quantization_on_a_16_bit_checkpoint() -> None:
     assert any("while loading" in a for a in r.assumptions)
     none = resolve_model("Qwen/Qwen2.5-7B-Instruct-AWQ", quantization="none")
     assert none.arch.quantization is None
+    rounded = resolve_model("Qwen/Qwen3-8B", quantization="auto-round").arch.quantization
+    assert rounded is not None and (rounded.method, rounded.bits) == ("gptq", 4)
 
 
 def test_explicit_quantization_kernel_choice_keeps_the_stored_format() -> None:

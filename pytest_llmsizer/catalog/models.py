@@ -92,6 +92,7 @@ _NVFP4 = QuantSpec(method="nvfp4", bits=4, group_size=16, zero_point=False, sour
 _MXFP4 = QuantSpec(method="mxfp4", bits=4, group_size=32, zero_point=False, source_method="mxfp4")
 
 
+_AUTO_ROUND = _gptq(4).model_copy(update={"source_method": "auto-round"})
 _W4A16_CAVEAT = "symmetric group 128 assumed, as in the llm-compressor W4A16 preset"
 
 
@@ -163,11 +164,18 @@ VLLM_QUANTIZATION: dict[str, tuple[frozenset[str], QuantSpec | None]] = {
     # compressed-tensors describes its scheme in the checkpoint; without one there is nothing to assume.
     "compressed-tensors": (frozenset({"fp8", "int8", "int4", "nvfp4"}), None),
     "int8": (frozenset({"int8"}), _INT8_W8A8),
+    # FP8 with per-channel weight scales: fbgemm checkpoints, and ptpc_fp8 applied while loading (ROCm).
+    "fbgemm_fp8": (frozenset({"fp8"}), _fp8("channel", "fbgemm_fp8")),
+    "ptpc_fp8": (frozenset({"fp8"}), _fp8("channel", "ptpc_fp8")),
+    # Intel AutoRound exports pack like GPTQ (int32 qweight, qzeros, fp16 scales); default W4 group 128.
+    "auto-round": (frozenset({"gptq", "int4"}), _AUTO_ROUND),
+    "auto_round": (frozenset({"gptq", "int4"}), _AUTO_ROUND),
+    "inc": (frozenset({"gptq", "int4"}), _AUTO_ROUND),
     "none": (frozenset(), None),
 }
 """vLLM ``--quantization`` value -> stored formats it loads, and the format assumed if none is declared."""
 
-_ON_THE_FLY = frozenset({"fp8", "bitsandbytes"})
+_ON_THE_FLY = frozenset({"fp8", "ptpc_fp8", "bitsandbytes"})
 """Values vLLM applies to a 16-bit checkpoint while loading; the others need a checkpoint stored that way."""
 
 ROLE_SUFFIXES = ("Instruct", "Chat", "Thinking", "it", "hf", "Base")
@@ -335,7 +343,7 @@ def name_quantization(model_id: str) -> tuple[str, NameQuant] | None:
 
 
 def describe_quantization(q: QuantSpec) -> str:
-    """A short human description (``AWQ 4-bit group 128 with zero points``) for assumption sentences."""
+    """A short human description (``AWQ 4-bit group 128 (zero points)``) for assumption sentences."""
     if q.method in ("awq", "gptq"):
         text = f"{q.method.upper()} {q.bits}-bit group {q.group_size}"
         if q.method == "awq":
@@ -454,17 +462,16 @@ def _variant_sentence(query: str, hit: str, removed: tuple[str, ...], toggled: b
 def _finish(arch: ModelArch, matched_by: MatchKind, query: str, assumptions: list[str],
             implied: tuple[str, NameQuant] | None, quantization: str | None) -> ResolvedModel:
     """Apply the quantization the name implies, then the explicit ``quantization`` argument."""
-    from_checkpoint = arch.quantization is not None
+    declared = arch.quantization
+    from_checkpoint = declared is not None
     if implied is not None:
         suffix, name_quant = implied
         said = f"as the name suffix {suffix} says" + (f" ({name_quant.caveat})" if name_quant.caveat else "")
-        if from_checkpoint:
-            assert arch.quantization is not None
-            if arch.quantization.method != name_quant.spec.method:
+        if declared is not None:
+            if declared.method != name_quant.spec.method:
                 assumptions.append(
                     f"the name suffix {suffix} suggests {describe_quantization(name_quant.spec)}, but the "
-                    f"checkpoint config declares {describe_quantization(arch.quantization)}; "
-                    "using the config")
+                    f"checkpoint config declares {describe_quantization(declared)}; using the config")
         else:
             arch = arch.model_copy(update={"quantization": name_quant.spec})
             described = describe_quantization(name_quant.spec)

@@ -103,7 +103,7 @@ def read_bench_run(f: Fields, *, v1: bool = False) -> BenchRun:
     run.pp = f.integer(bp, "pipeline_parallel_size", nullable=True, minimum=1) or 1
 
     run.gpu_type = f.text(gi, "gpu_type", nullable=True)
-    run.system_gpus = f.integer(gi, "system_gpus", nullable=True, minimum=1)
+    run.system_gpus = f.integer(gi, "system_gpus", nullable=True) or None
     f.integer(gi, "num_gpus", nullable=True)  # validated only: it is the TP size, read above
 
     version = f.text(em, "engine_version", nullable=True)
@@ -260,7 +260,7 @@ def read_v2(data: dict[str, Any], file: str) -> Profile:
         values = {name: f.gb(mb, spec[0], required=True) for name, spec in V2_FORMULA.items()}
         overhead = f.gb(mb, "framework_overhead_gb", required=True)
         total_sum = f.gb(mb, "total_measured_gb", required=True)
-        summed = f.integer(peak_stats, "num_gpus", minimum=1) or run.system_gpus or gpus
+        summed = f.integer(peak_stats, "num_gpus") or run.system_gpus or gpus  # 0: no GPU was found
         if f.problems:
             return None
         assert overhead is not None and total_sum is not None

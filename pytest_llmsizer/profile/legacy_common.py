@@ -48,9 +48,6 @@ class Node:
     def at(self, key: str) -> str:
         return f"{self.path}.{key}"
 
-    def has(self, key: str) -> bool:
-        return key in self.data
-
 
 class Fields:
     """Typed, path-aware reads from a legacy JSON tree.
@@ -211,6 +208,8 @@ class Backend:
 ROCM_SMI = Backend("rocm-smi", "GB", "rocm-smi bytes / 1e9 (decimal GB)")
 AMD_SMI = Backend("amd-smi", "GiB", "amd-smi MB (really MiB) / 1024 = GiB despite the _gb name")
 NVIDIA_SMI = Backend("nvidia-smi", "GiB", "nvidia-smi MiB / 1024 = GiB despite the _gb name")
+SYSFS = Backend("sysfs", "GB", "sysfs mem_info_vram_* bytes / 1e9 (decimal GB)")
+ROCM_SMI_OR_SYSFS = Backend("rocm-smi or sysfs", "GB", "rocm-smi or sysfs bytes / 1e9 (decimal GB)")
 UNKNOWN_SMI = Backend(
     None,
     "GB",
@@ -239,7 +238,11 @@ def smi_backend(
 
 
 def vendor_of(gpu_type: str | None) -> Literal["nvidia", "amd"] | None:
-    return {"rocm": "amd", "cuda": "nvidia"}.get(gpu_type or "")  # type: ignore[return-value]
+    if gpu_type == "rocm":
+        return "amd"
+    if gpu_type == "cuda":
+        return "nvidia"
+    return None
 
 
 def to_bytes(value: float, unit: Unit, share: int = 1) -> int:
@@ -322,7 +325,8 @@ def capacity_note(backend: Backend, totals: Sequence[float | None]) -> str | Non
     present = [t for t in totals if t is not None]
     if not present or backend is ROCM_SMI or not backend.known:
         return None
-    return f"Per-GPU capacity as {backend.tool} reports it: {max(present)} GiB (not the runtime's total)."
+    capacity = f"{max(present)} {backend.unit}"
+    return f"Per-GPU capacity as {backend.tool} reports it: {capacity} (not the runtime's total)."
 
 
 def select_tp_gpus(

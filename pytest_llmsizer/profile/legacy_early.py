@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_llmsizer.profile.legacy_common import (
+    ROCM_SMI_OR_SYSFS,
+    SYSFS,
     Fields,
     capacity_note,
     component,
@@ -184,7 +186,9 @@ def read_legacy_api(data: dict[str, Any], file: str) -> Profile:
             return None
         assert weights is not None and act is not None and total_sum is not None and n is not None
 
-        backend = smi_backend(gpu_type, totals)
+        # rocm-smi's total is a hard-coded 206.0 (recognised by smi_backend); a real one came from sysfs
+        rocm = SYSFS if any(t is not None for t in totals) else ROCM_SMI_OR_SYSFS
+        backend = smi_backend(gpu_type, totals, rocm=rocm)
         comps: dict[str, Any] = {}
         if params:
             note = "memory_breakdown.model_weights_gb: params x 2 / 1e9, whole model (FP16 always assumed)"

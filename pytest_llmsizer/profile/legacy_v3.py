@@ -72,7 +72,7 @@ def read_v3(data: dict[str, Any], file: str) -> Profile:
         pft = f.obj(mm, "peak_from_timeline", required=True)
         peak_sum = f.gb(pft, "total_gb", required=True)
         source = f.text(pft, "source", nullable=True)
-        system = f.integer(base_stats, "system_total_gpus", nullable=True, minimum=1) or run.system_gpus
+        system = f.integer(base_stats, "system_total_gpus", nullable=True) or run.system_gpus
         base_used = used_values(f, base[0]) if base else None
         final_used = used_values(f, final[0]) if final else None
         totals = totals_of(f, base, final)
