@@ -33,6 +33,8 @@ Config = Mapping[str, Any]
 PLAIN_MLP_TYPES = frozenset({"opt", "gpt2", "RefinedWebModel", "falcon", "gpt_neox", "bloom", "phi", "starcoder2"})
 # Families with q/k/v biases.
 QKV_BIAS_TYPES = frozenset({"qwen2", "qwen2_vl", "qwen2_5_vl", "qwen2_moe", "opt", "gpt2", "bloom", "gpt_oss"})
+# Families whose HF config class defaults tie_word_embeddings to True.
+TIED_BY_DEFAULT_TYPES = frozenset({"opt", "gpt2", "RefinedWebModel", "falcon"})
 QK_NORM_TYPES = frozenset({"qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl_moe_text", "qwen3_5_moe_text",
                            "gemma3", "gemma3_text", "gemma4_text", "qwen3_vl_moe", "qwen3_5_moe", "olmo2"})
 
@@ -190,6 +192,8 @@ def _moe(cfg: Config, hidden: int, model_id: str) -> MoeSpec | None:
     if not expert_inter:
         raise CatalogError(f"{model_id}: MoE config lacks moe_intermediate_size")
     n_shared = int(_first(cfg, "n_shared_experts", "num_shared_experts", default=0) or 0)
+    if str(cfg.get("model_type")) == "llama4_text":
+        n_shared = 1  # Llama-4 MoE layers always add one shared expert of the expert width
     shared = _first(cfg, "shared_expert_intermediate_size", "moe_shared_expert_intermediate_size",
                     "shared_intermediate_size")
     if shared is None:
@@ -278,9 +282,13 @@ def _vision(config: Config) -> VisionSpec | None:
     return VisionSpec(num_parameters=int(total), hidden_size=hidden, num_layers=layers, intermediate_size=inter)
 
 
+_ALWAYS_16_BIT = re.compile(r"lm_head|embed|norm|\brouter\b|mlp\.gate\b(?!_)|shared_expert_gate|\.gate$")
+"""Modules every format leaves in 16 bit anyway (embeddings, lm_head, norms, MoE routers): listing them in an
+ignore list says nothing about the linear layers."""
+
 _NOT_CONVERTED_RULES: tuple[tuple[str, str], ...] = (
     (r"linear_attn", "linear_attention"),
-    (r"self_attn|\.attn\b|attention", "attention"),
+    (r"self_attn|\.attn\b|mixer\.[qkvo]_proj", "attention"),
     (r"shared_expert", "shared_expert"),
     (r"visual|vision|vit\b|multi_modal_projector|mm_projector", "vision"),
     (r"\bmtp\b|nextn", "mtp"),
@@ -292,13 +300,14 @@ def _not_converted(patterns: list[str]) -> tuple[str, ...]:
     kinds: set[str] = set()
     for pattern in patterns:
         text = str(pattern).replace("re:", "")
+        if _ALWAYS_16_BIT.search(text):
+            continue
         for regex, kind in _NOT_CONVERTED_RULES:
             if re.search(regex, text):
-                # "self_attn" listed only with a specific sub-module (e.g. self_attn.o_proj) still counts as attention
                 kinds.add(kind)
                 break
         else:
-            if re.search(r"mlp\.(gate_proj|up_proj|down_proj)|mlp$|\.mlp\b", text) and "expert" not in text:
+            if "mlp" in text and "expert" not in text:
                 kinds.add("dense_mlp")
     return tuple(sorted(kinds))
 
@@ -443,12 +452,13 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         v_head_dim=mla.v_head_dim if mla else (int(cfg["v_head_dim"]) if cfg.get("v_head_dim") else None),
         vocab_size=vocab,
         intermediate_size=int(inter),
-        tie_word_embeddings=bool(cfg.get("tie_word_embeddings", model_type.startswith("gemma"))),
+        tie_word_embeddings=bool(cfg.get("tie_word_embeddings", model_type.startswith("gemma")
+                                         or model_type in TIED_BY_DEFAULT_TYPES)),
         mlp_gated=model_type not in PLAIN_MLP_TYPES,
         mlp_bias=bool(cfg.get("mlp_bias") or model_type in ("opt", "gpt2")),
         attention_bias=bool(cfg.get("attention_bias") or cfg.get("add_qkv_bias") or cfg.get("enable_bias")
                             or model_type in QKV_BIAS_TYPES),
-        attention_out_gate=bool(cfg.get("attn_output_gate")),
+        attention_out_gate=bool(cfg.get("attn_output_gate", model_type == "qwen3_next")),
         qk_norm=model_type in QK_NORM_TYPES,
         max_position_embeddings=int(_first(cfg, "max_position_embeddings", "seq_length", "n_positions",
                                            default=0)) or None,
