@@ -6,6 +6,7 @@ back-end really used, llm-sizer-origin.md section 1.1), so a wrong GB/GiB choice
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -507,7 +508,5 @@ def test_any_corrupted_value_gives_a_profile_or_a_profile_error(name: str) -> No
         for part in path[:-1]:
             node = node[part]
         del node[path[-1]]
-        try:
+        with contextlib.suppress(ProfileError):
             profile_from_data(deleted, name)
-        except ProfileError:
-            pass
