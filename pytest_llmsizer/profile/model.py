@@ -62,7 +62,7 @@ class Component(_Strict):
 
     bytes: SignedBytes = Field(description="per-GPU bytes; negative only for engine-reported values that can be so")
     provenance: Provenance
-    confidence: Confidence = Confidence.HIGH
+    confidence: Confidence = Field(description="required: a reader must say how sure the number is")
     per_gpu_bytes: list[SignedBytes] | None = Field(
         default=None, description="one value per GPU (rank order) when ranks were read separately"
     )
@@ -164,11 +164,20 @@ class Source(_Strict):
     log_lines: list[str] | None = Field(default=None, description="verbatim lines the numbers were read from")
 
 
+def _files_must_name_the_format(schema: dict[str, Any]) -> None:
+    # Python code may omit them (defaults), but a file must carry both: loaders detect the format by them.
+    schema["required"] = sorted({*schema.get("required", []), "format", "format_version"})
+
+
 class Profile(_Strict):
     """A real measurement of GPU memory during one inference deployment. Every memory number is per GPU."""
 
-    format: Literal["llmsizer-profile"] = FORMAT_NAME
-    format_version: Literal[1] = FORMAT_VERSION
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_files_must_name_the_format)
+
+    format: Literal["llmsizer-profile"] = Field(
+        default=FORMAT_NAME, description="always 'llmsizer-profile': loaders detect the format by it"
+    )
+    format_version: Literal[1] = Field(default=FORMAT_VERSION, description="version of this format")
     synthetic: bool = Field(default=False, description="true only for clearly marked synthetic edge cases")
     source: Source
     model: ModelInfo
