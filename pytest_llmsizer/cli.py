@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from importlib import resources
 from typing import Any, NoReturn
 
 from pytest_llmsizer import __version__
@@ -81,12 +82,20 @@ def _add_estimate_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run_estimate)
 
 
+def _run_schema(args: argparse.Namespace) -> int:
+    print(resources.files("pytest_llmsizer").joinpath("schema/profile.schema.json").read_text(encoding="utf-8"))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="llmsizer", description="GPU memory for LLM inference: estimate and validate.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_estimate_parser(sub)
+    schema = sub.add_parser("schema", help="print the JSON Schema of the native profile format",
+                            description="Print the JSON Schema (draft 2020-12) of the native profile format.")
+    schema.set_defaults(handler=_run_schema)
     return parser
 
 

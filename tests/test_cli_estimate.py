@@ -102,3 +102,10 @@ def test_bad_input_exits_2_with_one_line(args, fragment):
     assert len(lines) == 1, proc.stderr
     assert fragment in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_schema_command_prints_the_shipped_schema():
+    proc = run("schema")
+    assert proc.returncode == 0, proc.stderr
+    schema = json.loads(proc.stdout)
+    assert schema["title"] and "format_version" in schema["required"]
