@@ -1,9 +1,13 @@
 """Profile files as pytest collectors and items.
 
-A profile file yields ``<path>::accuracy``. Collection only loads and validates the JSON (every xdist worker
-collects every file, so it must stay cheap and deterministic); the calculator runs in ``runtest``. A file that
-cannot be read or validated still yields its item, which fails with the load error: a collection error would stop
-every other profile from running.
+A profile file yields ``<path>::accuracy`` (calculator against measurement) and ``<path>::integrity`` (is the
+measurement sound?). Collection only loads and validates the JSON (every xdist worker collects every file, so it must
+stay cheap and deterministic); the calculator and the checks run in ``runtest``. A file that cannot be read or
+validated still yields both items, which fail with the load error: a collection error would stop every other
+profile from running.
+
+Each item leaves a record of plain builtins on itself; the plugin moves it onto the test report so that it reaches
+the xdist controller, which writes the CSV / JSON records and evaluates the gate.
 """
 
 from __future__ import annotations
@@ -13,65 +17,115 @@ from typing import Any
 
 import pytest
 
+from pytest_llmsizer.calculator.params import total_parameters
 from pytest_llmsizer.calculators import normalise_result
+from pytest_llmsizer.catalog.models import resolve_model
 from pytest_llmsizer.errors import LlmsizerError, ProfileError
 from pytest_llmsizer.profile.load import load_profile
 from pytest_llmsizer.profile.model import Profile
+from pytest_llmsizer.report.records import accuracy_record
 from pytest_llmsizer.state import STATE_KEY, PluginState
-from pytest_llmsizer.validation.compare import Outcome, compare, render_table
+from pytest_llmsizer.validation.advice import recommendations
+from pytest_llmsizer.validation.compare import compare, render_table
+from pytest_llmsizer.validation.integrity import check_profile
 
 
 class LlmsizerFailure(Exception):
     """A prepared failure message: shown as is, without a traceback."""
 
 
+class DataQualityWarning(pytest.PytestWarning):
+    """A profile's measurement looks unsound (an integrity check at severity "warn").
+
+    ``-W error::pytest_llmsizer.DataQualityWarning`` turns these into failures of the integrity item.
+    """
+
+
+def catalog_parameters(profile: Profile) -> int | None:
+    """The logical parameter count of the profile's model from the catalog, when the model is known."""
+    try:
+        return total_parameters(resolve_model(profile.model.id).arch)
+    except LlmsizerError:
+        return None
+
+
 class ProfileFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         state: PluginState = self.config.stash[STATE_KEY]
-        rel = self.path.relative_to(self.config.rootpath).as_posix() if self.path.is_relative_to(
-            self.config.rootpath) else self.path.as_posix()
+        root = self.config.rootpath
+        rel = self.path.relative_to(root).as_posix() if self.path.is_relative_to(root) else self.path.as_posix()
         profile: Profile | None = None
         error: ProfileError | None = None
         try:
             profile = load_profile(self.path)
         except ProfileError as e:
             error = e
-        item = AccuracyItem.from_parent(self, name="accuracy", profile=profile, load_error=error, relpath=rel)
-        item.add_marker(pytest.mark.llmsizer)
-        item.add_marker(pytest.mark.accuracy)
-        if profile is not None:
-            item.extra_keyword_matches.update(profile.keywords())
         known = state.tolerances.known_failure(profile, rel)
-        if known is not None:
-            item.add_marker(pytest.mark.xfail(reason=f"known failure: {known.reason}", strict=known.strict))
-        yield item
+        for cls, name in ((AccuracyItem, "accuracy"), (IntegrityItem, "integrity")):
+            item = cls.from_parent(self, name=name, profile=profile, load_error=error, relpath=rel)
+            item.add_marker(pytest.mark.llmsizer)
+            item.add_marker(getattr(pytest.mark, name))
+            if profile is not None:
+                item.extra_keyword_matches.update(profile.keywords())
+            if known is not None and name == "accuracy":
+                item.known_failure = known.reason
+                item.add_marker(pytest.mark.xfail(reason=f"known failure: {known.reason}", strict=known.strict))
+            yield item
 
 
-class AccuracyItem(pytest.Item):
+class ProfileItem(pytest.Item):
+    """Common to both items of a profile: the loaded profile, the load error, and the prepared-failure display."""
+
     def __init__(self, *, profile: Profile | None, load_error: ProfileError | None, relpath: str,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.profile = profile
         self.load_error = load_error
         self.relpath = relpath
-        self.outcome: Outcome | None = None
+        self.known_failure: str | None = None
+        self.record: dict[str, Any] | None = None
 
-    def runtest(self) -> None:
+    @property
+    def state(self) -> PluginState:
+        return self.config.stash[STATE_KEY]
+
+    def _require_profile(self) -> Profile:
         if self.load_error is not None:
             raise LlmsizerFailure(f"profile unreadable: {self.load_error.render()}")
         assert self.profile is not None
-        state: PluginState = self.config.stash[STATE_KEY]
+        return self.profile
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, LlmsizerFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        # The domain is the failure headline. It must not be a suffix of the node id: pytest would then turn the
+        # dots of ".json" into "::" in verbose lines.
+        return self.path, 0, f"{self.name} of {self.relpath}"
+
+
+class AccuracyItem(ProfileItem):
+    def runtest(self) -> None:
+        state = self.state
+        self.record = accuracy_record(self.profile, self.relpath, None, calculator=state.calculator_name,
+                                      error=self.load_error.render() if self.load_error else None)
+        profile = self._require_profile()
         try:
-            result = normalise_result(state.calculator(self.profile))
+            result = normalise_result(state.calculator(profile))
         except LlmsizerError as e:
+            self.record["error"] = str(e)
             raise LlmsizerFailure(f"cannot estimate {self.relpath}: {e}") from None
         except Exception as e:  # a plugged-in calculator's bug fails this profile, not the run
-            raise LlmsizerFailure(
-                f"calculator {state.calculator_name} raised {type(e).__name__}: {e}"
-            ) from None
-        tolerances = state.tolerances.for_profile(self.profile, self.relpath)
-        outcome = compare(self.profile, result, tolerances, gate_derived=state.tolerances.gate_derived)
-        self.outcome = outcome
+            self.record["error"] = f"{type(e).__name__}: {e}"
+            raise LlmsizerFailure(f"calculator {state.calculator_name} raised {type(e).__name__}: {e}") from None
+        tolerances = state.tolerances.for_profile(profile, self.relpath)
+        outcome = compare(profile, result, tolerances, gate_derived=state.tolerances.gate_derived)
+        advice = recommendations(profile, outcome)
+        params = result.inputs.get("num_parameters") if result.inputs else None
+        self.record = accuracy_record(profile, self.relpath, outcome, calculator=state.calculator_name,
+                                      recommendations=advice, calculated_params=params)
         total = outcome.row("total")
         if total is not None and total.percent is not None:
             self.user_properties.append(("llmsizer_total_error_pct", round(total.percent, 3)))
@@ -83,17 +137,35 @@ class AccuracyItem(pytest.Item):
         if not outcome.passed:
             names = ", ".join(r.quantity for r in outcome.failures)
             lines = [f"{self.relpath}: outside tolerance: {names}", render_table(outcome)]
+            if advice:
+                lines.append("recommendations:")
+                lines += [f"  - {a}" for a in advice]
             if outcome.assumptions:
                 lines.append("calculator assumptions:")
                 lines += [f"  - {a}" for a in outcome.assumptions]
             raise LlmsizerFailure("\n".join(lines))
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, LlmsizerFailure):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
 
-    def reportinfo(self) -> tuple[Any, int, str]:
-        # The domain is the failure headline. It must not be a suffix of the node id: pytest would then turn the
-        # dots of ".json" into "::" in verbose lines.
-        return self.path, 0, f"{self.name} of {self.relpath}"
+class IntegrityItem(ProfileItem):
+    def runtest(self) -> None:
+        self.record = {"profile_file": self.relpath, "integrity_findings": [], "integrity_applied": [],
+                       "integrity_not_applicable": {}}
+        profile = self._require_profile()
+        params = profile.model.num_parameters or catalog_parameters(profile)
+        report = check_profile(profile, self.state.tolerances.integrity, num_parameters=params)
+        self.record.update({
+            "integrity_findings": [
+                {"check": f.check, "severity": f.severity, "message": f.message, "values": dict(f.values)}
+                for f in report.findings
+            ],
+            "integrity_applied": list(report.applied),
+            "integrity_not_applicable": dict(report.not_applicable),
+        })
+        for finding in report.findings:
+            if finding.severity == "warn":
+                self.warn(DataQualityWarning(f"{self.relpath}: {finding.check}: {finding.message}"))
+        failed = [f for f in report.findings if f.severity == "fail"]
+        if failed:
+            lines = [f"{self.relpath}: {len(failed)} integrity check(s) failed"]
+            lines += [f"  - {f.check}: {f.message}" for f in failed]
+            raise LlmsizerFailure("\n".join(lines))

@@ -45,8 +45,8 @@ def _llama_without_non_torch() -> dict:
 
 def test_profile_passes_and_node_id_is_path_accuracy(project: pytest.Pytester):
     result = project.runpytest("-v", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"profiles/{PASSING}::accuracy PASSED*"])
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"profiles/{PASSING}::accuracy PASSED*", f"profiles/{PASSING}::integrity PASSED*"])
 
 
 def test_failure_prints_one_table(project: pytest.Pytester):
@@ -55,8 +55,8 @@ def test_failure_prints_one_table(project: pytest.Pytester):
     data["measurements"]["components"]["kv_cache"]["bytes"] = int(data["measurements"]["components"]["kv_cache"][
         "bytes"] * 0.8)
     _write(project, "scaled.json", data)
-    result = project.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=1)
+    result = project.runpytest("-p", "no:cacheprovider", "--llmsizer-no-gate")
+    result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines([
         "*outside tolerance: kv_cache*",
         "component*profiled*calculated*difference*percent*band*tolerance*",
@@ -71,7 +71,7 @@ def test_broken_profiles_fail_their_own_item_and_others_still_run(project: pytes
     _write(project, "invalid.json", {"format": "llmsizer-profile", "format_version": 1, "model": {"id": ""},
                                      "hardware": {"gpu_count": 0}})
     result = project.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=2)
+    result.assert_outcomes(passed=2, failed=4)
     out = result.stdout.str()
     assert "errors" not in result.parseoutcomes()
     assert "truncated.json: $: invalid JSON at line 1" in out
@@ -84,13 +84,13 @@ def test_json_files_outside_profile_paths_are_not_claimed(project: pytest.Pytest
     (project.path / "fixtures").mkdir()
     (project.path / "fixtures" / "profile.json").write_text("{broken")
     result = project.runpytest("-p", "no:cacheprovider", ".")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
 
 
 def test_explicit_file_argument_is_claimed(pytester: pytest.Pytester):
     shutil.copy(PROFILES / PASSING, pytester.path / "one.json")
     result = pytester.runpytest("-p", "no:cacheprovider", "one.json")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
 
 
 def test_known_failure_becomes_xfail_with_reason(project: pytest.Pytester):
@@ -99,7 +99,7 @@ def test_known_failure_becomes_xfail_with_reason(project: pytest.Pytester):
         'known_failures:\n  - match: {profile: "profiles/llama.json"}\n    reason: "non-torch of a dev build"\n'
     )
     result = project.runpytest("-p", "no:cacheprovider", "-rx", "--llmsizer-tolerances", "tol.yaml")
-    result.assert_outcomes(passed=1, xfailed=1)
+    result.assert_outcomes(passed=3, xfailed=1)
     result.stdout.fnmatch_lines(["*XFAIL*llama.json::accuracy*known failure: non-torch of a dev build*"])
 
 
@@ -108,7 +108,7 @@ def test_strict_known_failure_that_passes_fails_the_run(project: pytest.Pytester
         f'known_failures:\n  - match: {{profile: "profiles/{PASSING}"}}\n    reason: "listed but fixed"\n'
     )
     result = project.runpytest("-p", "no:cacheprovider", "--llmsizer-tolerances", "tol.yaml")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(passed=1, failed=1)
 
 
 def test_override_by_model_loosens_a_component(project: pytest.Pytester):
@@ -118,15 +118,15 @@ def test_override_by_model_loosens_a_component(project: pytest.Pytester):
     )
     assert project.runpytest("-p", "no:cacheprovider").ret == 1
     result = project.runpytest("-p", "no:cacheprovider", "--llmsizer-tolerances", "tol.yaml")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=4)
 
 
 def test_k_selects_by_model_and_tp(project: pytest.Pytester):
     _write(project, "llama.json", _llama_without_non_torch())
-    result = project.runpytest("-p", "no:cacheprovider", "-k", "Meta-Llama-3-8B and tp1")
-    result.assert_outcomes(passed=1, deselected=1)
+    result = project.runpytest("-p", "no:cacheprovider", "-k", "Meta-Llama-3-8B and tp1 and accuracy")
+    result.assert_outcomes(passed=1, deselected=3)
     result = project.runpytest("-p", "no:cacheprovider", "-m", "accuracy")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=2, deselected=2)
 
 
 @pytest.mark.parametrize(
@@ -156,10 +156,10 @@ def test_plugged_in_calculator(project: pytest.Pytester):
             raise RuntimeError("calculator bug")
     """)
     result = project.runpytest("-p", "no:cacheprovider", "--llmsizer-calculator", "my_calc:zero")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*weights*GiB*0.000 GiB*Poor*FAIL*"])
     result = project.runpytest("-p", "no:cacheprovider", "--llmsizer-calculator", "my_calc:boom")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*calculator my_calc:boom raised RuntimeError: calculator bug*"])
     result = project.runpytest("-p", "no:cacheprovider", "--llmsizer-calculator", "my_calc:missing")
     assert result.ret == 4
@@ -171,6 +171,6 @@ def test_same_outcomes_serially_and_under_xdist(project: pytest.Pytester):
     serial = project.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     parallel = project.runpytest_subprocess("-p", "no:cacheprovider", "-q", "-n", "2")
     for result in (serial, parallel):
-        result.assert_outcomes(passed=1, failed=2)
+        result.assert_outcomes(passed=3, failed=3)
         result.stdout.fnmatch_lines(["*FAILED profiles/broken.json::accuracy*", "*FAILED profiles/llama.json*"])
     assert serial.ret == parallel.ret == 1

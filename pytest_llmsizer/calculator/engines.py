@@ -16,7 +16,7 @@ from typing import Any
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator.activations import forward_bytes, sampler_coefficient, vllm_activation_peak
 from pytest_llmsizer.calculator.kv_cache import kv_capacity, kv_element_bytes, layer_specs, request_kv_bytes
-from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory
+from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
 from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
 from pytest_llmsizer.calculator.weights import dtype_bytes, rotary_cache_bytes, serving_dtype, weight_bytes
 from pytest_llmsizer.errors import EstimateError
@@ -92,6 +92,7 @@ def _common_inputs(req: EstimateRequest, dtype: str) -> dict[str, Any]:
     q = req.arch.quantization
     return {
         "model": req.arch.id,
+        "num_parameters": total_parameters(req.arch),
         "gpu": req.gpu_name,
         "gpu_memory_bytes": req.gpu_memory_bytes,
         "gpu_memory_gib": round(req.gpu_memory_bytes / 2**30, 3),

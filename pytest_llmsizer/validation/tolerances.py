@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -81,6 +81,50 @@ class KnownFailure(_Strict):
     strict: bool = Field(default=True, description="an unexpected pass fails the run, so the list stays honest")
 
 
+Severity = Literal["fail", "warn", "off"]
+
+
+class CheckConfig(_Strict):
+    """One integrity check: its severity and threshold (the meaning of ``threshold`` is the check's own)."""
+
+    severity: Severity = "fail"
+    threshold: float = Field(default=0.0, ge=0)
+
+
+INTEGRITY_DEFAULTS: dict[str, CheckConfig] = {
+    # peak must exceed baseline by more than this share of the baseline (the guide's readiness rule: > 40%)
+    "peak_vs_baseline": CheckConfig(severity="fail", threshold=0.40),
+    # (max - min) / mean of per-GPU values across tensor-parallel ranks
+    "tp_imbalance": CheckConfig(severity="warn", threshold=0.10),
+    # |sum of components - total| / total
+    "components_sum": CheckConfig(severity="warn", threshold=0.20),
+    # |weights + activations + non-torch + KV - utilization x memory| / (utilization x memory), vLLM profiles
+    "vllm_budget_identity": CheckConfig(severity="fail", threshold=0.02),
+    # weights above the peak, a negative KV pool
+    "impossible_values": CheckConfig(severity="fail", threshold=0.0),
+    # |weights / (parameters / ranks x bytes per parameter) - 1|
+    "weights_vs_parameters": CheckConfig(severity="warn", threshold=0.25),
+    # memory in use before the run, GiB per GPU
+    "contaminated_baseline": CheckConfig(severity="warn", threshold=2.0),
+    # lowest confidence accepted: 2 = high, 1 = medium, 0 = low (the guide asks for "high" everywhere)
+    "confidence": CheckConfig(severity="warn", threshold=2),
+}
+"""Integrity checks and their defaults. Thresholds are fractions except contaminated_baseline (GiB) and confidence
+(a level)."""
+
+
+class GateConfig(_Strict):
+    """Aggregate accuracy targets (the original validation guide's success metrics)."""
+
+    enabled: bool = True
+    mean_total_error_pct_max: float = Field(default=5.0, ge=0)
+    good_or_better_pct_min: float = Field(default=80.0, ge=0, le=100)
+    poor_pct_max: float = Field(default=5.0, ge=0, le=100)
+    weights_error_pct_max: float = Field(default=3.0, ge=0)
+    kv_cache_error_pct_max: float = Field(default=5.0, ge=0)
+    min_profiles: int = Field(default=1, ge=0, description="fewer profiles in the gate than this fails it")
+
+
 class Tolerances(_Strict):
     version: int = 1
     defaults: dict[str, Tolerance]
@@ -89,6 +133,8 @@ class Tolerances(_Strict):
     )
     overrides: list[Override] = Field(default_factory=list)
     known_failures: list[KnownFailure] = Field(default_factory=list)
+    integrity: dict[str, CheckConfig] = Field(default_factory=lambda: dict(INTEGRITY_DEFAULTS))
+    gate: GateConfig = Field(default_factory=GateConfig)
 
     def for_profile(self, profile: Profile, path: str) -> dict[str, Tolerance]:
         result = dict(self.defaults)
@@ -184,6 +230,18 @@ def parse_tolerances(text: str, source: str) -> Tolerances:
     merged["defaults"] = {k: v.model_dump() for k, v in DEFAULT_TOLERANCES.defaults.items()} | (
         merged.get("defaults") or {}
     )
+    user_checks = merged.get("integrity") or {}
+    if isinstance(user_checks, dict):
+        unknown_checks = sorted(set(user_checks) - set(INTEGRITY_DEFAULTS))
+        if unknown_checks:
+            line = _line_of(raw, ("integrity", unknown_checks[0]))
+            raise ConfigError(f"{source}{f':{line}' if line else ''}: unknown integrity check(s) {unknown_checks}; "
+                              f"expected {sorted(INTEGRITY_DEFAULTS)}")
+        # a check configured in the file keeps the defaults of the fields it does not set
+        merged["integrity"] = {
+            name: default.model_dump() | (user_checks.get(name) if isinstance(user_checks.get(name), dict) else {})
+            for name, default in INTEGRITY_DEFAULTS.items()
+        } | {k: v for k, v in user_checks.items() if not isinstance(v, dict)}
     try:
         tol = Tolerances.model_validate(merged)
     except ValidationError as e:
