@@ -34,7 +34,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="tolerances YAML (default: ini llmsizer_tolerances, else tolerances.yaml in the root "
                          "directory if present, else built-in defaults)")
     group.addoption("--llmsizer-calculator", metavar="SPEC", default=None,
-                    help="calculator to validate: 'builtin' (default) or 'module:attribute'")
+                    help="calculator to validate: 'builtin' (default), a name registered in the entry-point "
+                         "group pytest_llmsizer.calculators, or 'module:attribute'")
+    group.addoption("--llmsizer-calculator-cmd", metavar="COMMAND", default=None,
+                    help="external calculator program, run once per profile (JSON request on stdin, JSON answer "
+                         "on stdout: protocol llmsizer-calculator/1); ini llmsizer_calculator_cmd")
+    group.addoption("--llmsizer-calculator-timeout", metavar="SECONDS", default=None,
+                    help="seconds an external calculator may take per profile (default: ini "
+                         "llmsizer_calculator_timeout, else 60)")
     group.addoption("--llmsizer-profiles", metavar="PATH", action="append", default=[],
                     help="directory (or file) of profiles to claim, in addition to ini llmsizer_profile_paths")
     group.addoption("--llmsizer-csv", metavar="PATH", default=None,
@@ -44,8 +51,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llmsizer-no-gate", action="store_true", default=False,
                     help="do not fail the run when aggregate accuracy misses the gate in tolerances.yaml")
     parser.addini("llmsizer_tolerances", "tolerances YAML file", type="string", default="")
-    parser.addini("llmsizer_calculator", "calculator spec: builtin or module:attribute", type="string",
-                  default="builtin")
+    parser.addini("llmsizer_calculator", "calculator spec: builtin, a registered name, or module:attribute",
+                  type="string", default="builtin")
+    parser.addini("llmsizer_calculator_cmd", "external calculator command (protocol llmsizer-calculator/1)",
+                  type="string", default="")
+    parser.addini("llmsizer_calculator_timeout", "seconds an external calculator may take per profile",
+                  type="string", default="60")
     parser.addini("llmsizer_profile_paths", "directories holding profile JSON files", type="paths", default=[])
     parser.addini("llmsizer_profile_glob", "file-name glob of profile files", type="string", default="*.json")
     parser.addini("llmsizer_csv", "CSV record path", type="string", default="")
@@ -87,8 +98,27 @@ def pytest_configure(config: pytest.Config) -> None:
     json_path = Path(json_option) if json_option else _ini_path(config, "llmsizer_json")
     try:
         tolerances = load_tolerances(tolerances_path)
-        spec = config.getoption("llmsizer_calculator") or config.getini("llmsizer_calculator") or "builtin"
-        calculator = load_calculator(spec)
+        spec_option = config.getoption("llmsizer_calculator")
+        cmd_option = config.getoption("llmsizer_calculator_cmd")
+        if spec_option and cmd_option:
+            raise CalculatorError("give either --llmsizer-calculator or --llmsizer-calculator-cmd, not both")
+        spec = spec_option or config.getini("llmsizer_calculator") or "builtin"
+        command = cmd_option or (None if spec_option else config.getini("llmsizer_calculator_cmd").strip())
+        if command and not cmd_option and spec.strip() not in ("", "builtin"):
+            raise CalculatorError("ini sets both llmsizer_calculator and llmsizer_calculator_cmd; keep one")
+        if command:
+            from pytest_llmsizer.calculators import command_calculator
+
+            timeout_text = config.getoption("llmsizer_calculator_timeout") or \
+                config.getini("llmsizer_calculator_timeout") or "60"
+            try:
+                timeout_s = float(timeout_text)
+            except ValueError:
+                raise CalculatorError(f"calculator timeout {timeout_text!r} is not a number of seconds") from None
+            calculator = command_calculator(command, timeout_s)
+            spec = command
+        else:
+            calculator = load_calculator(spec)
         if csv_path is not None and not _is_worker(config):
             check_appendable(csv_path)  # refuse early, before any test runs
     except (ConfigError, CalculatorError) as e:

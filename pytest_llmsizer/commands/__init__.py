@@ -1,0 +1,1 @@
+"""Subcommands of ``llmsizer``: each module adds its parser (``add_parser``) and runs it (``run``)."""

@@ -1,0 +1,90 @@
+"""Shared pieces of the ``llmsizer`` subcommands: argument types, calculator and tolerance options, file output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pytest_llmsizer.calculators import Calculator, load_calculator
+from pytest_llmsizer.errors import LlmsizerError
+from pytest_llmsizer.report.csv_record import atomic_write_text
+from pytest_llmsizer.validation.tolerances import Tolerances, load_tolerances
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def checked(convert: Callable[[str], float], accept: Callable[[float], bool], expected: str) -> Callable[[str], Any]:
+    """An argparse ``type=`` that converts and range-checks, with one message naming what was expected."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = checked(int, lambda v: v >= 1, "a positive integer")
+non_negative_int = checked(int, lambda v: v >= 0, "an integer >= 0")
+fraction = checked(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+positive_float = checked(float, lambda v: 0 < v < float("inf"), "a positive number")
+
+
+def _parse_parameter_count(text: str) -> float:
+    """'8030261248', '8.03e9' or '8.03B' (billions)."""
+    text = text.strip()
+    if text[-1:] in ("b", "B"):
+        return float(text[:-1]) * 1e9
+    return float(text)
+
+
+parameter_count = checked(_parse_parameter_count, lambda v: v >= 1, "a parameter count such as 8.03e9 or 8.03B")
+
+
+def add_calculator_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("calculator")
+    choice = group.add_mutually_exclusive_group()
+    choice.add_argument("--calculator", metavar="SPEC", default=None,
+                        help="'builtin' (default), an entry point of group pytest_llmsizer.calculators, or "
+                             "'module:attribute'")
+    choice.add_argument("--calculator-cmd", metavar="COMMAND", default=None,
+                        help="an external calculator speaking the JSON protocol on stdin/stdout (see README)")
+    group.add_argument("--calculator-timeout", type=positive_float, default=60.0, metavar="SECONDS",
+                       help="time limit per profile for --calculator-cmd (default 60)")
+    group.add_argument("--tolerances", metavar="PATH", default=None,
+                       help="tolerances YAML (default: ./tolerances.yaml if present, else built-in defaults)")
+
+
+def calculator_from_args(args: argparse.Namespace) -> tuple[Calculator, str]:
+    if args.calculator_cmd:
+        from pytest_llmsizer.calculators import command_calculator
+
+        return command_calculator(args.calculator_cmd, args.calculator_timeout), args.calculator_cmd
+    return load_calculator(args.calculator), args.calculator or "builtin"
+
+
+def tolerances_from_args(args: argparse.Namespace) -> Tolerances:
+    if args.tolerances:
+        return load_tolerances(args.tolerances)
+    default = Path("tolerances.yaml")
+    return load_tolerances(default if default.is_file() else None)
+
+
+def write_new_file(path: Path, text: str, *, force: bool) -> None:
+    """Write ``path`` atomically; refuse to replace an existing file unless ``force`` (never lose user data)."""
+    if path.exists() and not force:
+        raise LlmsizerError(f"{path} exists; pass --force to overwrite it")
+    atomic_write_text(path, text)
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str) + "\n"

@@ -1,0 +1,117 @@
+"""``llmsizer estimate``: per-GPU memory of a model on a GPU (a contract: scripts depend on its JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from pytest_llmsizer.calculator import COMPONENTS, Estimate, estimate
+from pytest_llmsizer.calculator.resolve import request_from_options
+from pytest_llmsizer.commands.common import (
+    EXIT_OK,
+    fraction,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from pytest_llmsizer.errors import LlmsizerError
+from pytest_llmsizer.units import GB, GiB
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "estimate", help="predict per-GPU memory for a model on a GPU",
+        description="Predict per-GPU memory (weights, KV cache, activations, non-torch, CUDA graphs) and the KV "
+                    "capacity of a deployment. vLLM by default: it reserves gpu_memory_utilization x total memory "
+                    "and fills the rest with KV cache.",
+    )
+    p.add_argument("model", metavar="MODEL_OR_CONFIG", help="Hugging Face id, or a path to a config.json")
+    p.add_argument("--gpu", metavar="NAME", help="GPU name as nvidia-smi/amd-smi print it, or a short name")
+    p.add_argument("--gpu-memory-gib", type=positive_float, metavar="X",
+                   help="memory per GPU visible to the runtime, GiB (overrides the catalog)")
+    p.add_argument("--tp", type=positive_int, default=1, metavar="N", help="tensor parallel size")
+    p.add_argument("--pp", type=positive_int, default=1, metavar="N", help="pipeline parallel size")
+    p.add_argument("--dtype", metavar="D", help="auto, bfloat16, float16, float32")
+    p.add_argument("--quantization", metavar="Q", help="awq, gptq, fp8, bitsandbytes, mxfp4, nvfp4, int8, ...")
+    p.add_argument("--kv-cache-dtype", metavar="K", help="auto, fp8, fp8_e4m3, fp8_e5m2, ...")
+    p.add_argument("--engine", choices=("vllm", "transformers"), default="vllm")
+    p.add_argument("--engine-version", metavar="V", help="vLLM version, e.g. 0.11.0")
+    p.add_argument("--gpu-memory-utilization", type=fraction, metavar="U")
+    p.add_argument("--max-model-len", type=positive_int, metavar="L")
+    p.add_argument("--max-num-seqs", type=positive_int, metavar="S")
+    p.add_argument("--max-num-batched-tokens", type=positive_int, metavar="T")
+    p.add_argument("--block-size", type=positive_int, metavar="B")
+    p.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs")
+    p.add_argument("--batch-size", type=positive_int, metavar="B", help="workload: concurrent sequences")
+    p.add_argument("--input-len", type=non_negative_int, metavar="I", help="workload: prompt tokens")
+    p.add_argument("--output-len", type=non_negative_int, metavar="O", help="workload: generated tokens")
+    p.add_argument("--json", action="store_true", help="print one JSON object (per_gpu_bytes are integers)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    workload = (args.batch_size, args.input_len, args.output_len)
+    if any(v is not None for v in workload) and any(v is None for v in workload):
+        raise LlmsizerError("--batch-size, --input-len and --output-len go together")
+    request = request_from_options(
+        args.model,
+        gpu=args.gpu,
+        gpu_memory_bytes=round(args.gpu_memory_gib * GiB) if args.gpu_memory_gib else None,
+        quantization=args.quantization,
+        tensor_parallel_size=args.tp,
+        pipeline_parallel_size=args.pp,
+        dtype=args.dtype,
+        kv_cache_dtype=args.kv_cache_dtype,
+        engine=args.engine,
+        engine_version=args.engine_version,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        max_model_len=args.max_model_len,
+        max_num_seqs=args.max_num_seqs,
+        max_num_batched_tokens=args.max_num_batched_tokens,
+        block_size=args.block_size,
+        enforce_eager=args.enforce_eager,
+        batch_size=args.batch_size,
+        input_len=args.input_len,
+        output_len=args.output_len,
+    )
+    result = estimate(request)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, sort_keys=False))
+    else:
+        print(format_estimate(result))
+    return EXIT_OK
+
+
+def format_estimate(result: Estimate) -> str:
+    """A readable table in GiB and GB, then capacity, the resolved inputs and the assumptions."""
+    inputs = result.inputs
+    lines = [
+        f"{inputs['model']} on {inputs.get('gpu') or 'GPU'} "
+        f"({inputs['gpu_memory_gib']:.2f} GiB visible), engine {inputs['engine']}, "
+        f"TP {inputs['tensor_parallel_size']} x PP {inputs['pipeline_parallel_size']}",
+        "",
+        f"{'per GPU':<14}{'GiB':>10}{'GB':>10}",
+    ]
+    for name in COMPONENTS:
+        if name == "total":
+            lines.append("-" * 34)
+        value = result.per_gpu_bytes[name]
+        lines.append(f"{name:<14}{value / GiB:>10.2f}{value / GB:>10.2f}")
+    lines.append("")
+    if result.kv_cache_tokens is not None:
+        lines.append(f"KV cache capacity: {result.kv_cache_tokens:,} tokens")
+    if result.max_concurrency is not None:
+        length = inputs.get("max_model_len")
+        if inputs["engine"] == "vllm":
+            lines.append(f"max concurrency at {length:,} tokens per request: {result.max_concurrency:.2f}x")
+        else:
+            lines.append(f"sequences of this workload that fit: {result.max_concurrency:.2f}")
+    shown = ("dtype", "kv_cache_dtype", "gpu_memory_utilization", "max_model_len", "max_num_seqs",
+             "max_num_batched_tokens", "block_size", "engine_version_assumed", "quantization")
+    lines.append("inputs: " + ", ".join(f"{k}={inputs[k]}" for k in shown if k in inputs))
+    if result.assumptions:
+        lines.append("assumptions:")
+        lines += [f"  - {a}" for a in result.assumptions]
+    return "\n".join(lines)
+
+
