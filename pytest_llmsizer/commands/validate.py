@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     profile = apply_overrides(
         load_profile(args.profile), model_id=args.model_id, gpu_id=args.gpu_id,
         inference_quant=args.inference_quant, kv_quant=args.kv_quant,
-        model_params=int(args.model_params) if args.model_params else None,
+        model_params=round(args.model_params) if args.model_params else None,
     )
     calculator, name = calculator_from_args(args)
     report = validate_loaded(profile, args.profile, calculator=calculator, calculator_name=name,

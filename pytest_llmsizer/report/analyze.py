@@ -59,16 +59,17 @@ class _Component:
     label: str
     pct_column: str | None
     gb_columns: tuple[str, str] | None = None
-    """(profiled, calculated) columns to compute the pct from when there is no pct column."""
+    """(profiled, calculated) GB columns: the absolute difference, and the pct when there is no pct column."""
 
 
 COMPONENTS: tuple[_Component, ...] = (
-    _Component("total", "total", "difference_pct"),
-    _Component("weights", "weights", "weights_diff_pct"),
-    _Component("kv_cache", "KV cache", "kv_diff_pct"),
+    _Component("total", "total", "difference_pct", ("profiled_total_gb", "calculated_total_gb")),
+    _Component("weights", "weights", "weights_diff_pct", ("profiled_weights_gb", "calculated_weights_gb")),
+    _Component("kv_cache", "KV cache", "kv_diff_pct", ("profiled_kv_gb", "calculated_kv_gb")),
     _Component("kv_cache_tokens", "KV tokens", "kv_tokens_diff_pct"),
-    _Component("activations", "activations", "activations_diff_pct"),
-    _Component("overhead", "overhead", "overhead_diff_pct"),
+    _Component("activations", "activations", "activations_diff_pct",
+               ("profiled_activations_gb", "calculated_activations_gb")),
+    _Component("overhead", "overhead", "overhead_diff_pct", ("profiled_overhead_gb", "calculated_overhead_gb")),
     _Component("cuda_graphs", "CUDA graphs", None, ("profiled_cuda_graphs_gb", "calculated_cuda_graphs_gb")),
     _Component("max_concurrency", "max concurrency", "max_concurrency_diff_pct"),
 )
@@ -122,7 +123,7 @@ def load_rows(path: str | Path) -> list[dict[str, str | None]]:
                 raise LlmsizerError(
                     f"{p}:{reader.line_num}: {len(cells)} cells, the header has {len(header)} columns"
                 )
-            rows.append({name: (cell if cell.strip() else None) for name, cell in zip(header, cells)})
+            rows.append({name: (cell if cell.strip() else None) for name, cell in zip(header, cells, strict=True)})
     except csv.Error as e:
         raise LlmsizerError(f"{p}: not a valid CSV file: {e}") from None
     return rows
@@ -165,6 +166,8 @@ class ComponentBias:
     under: int
     """Rows where the calculator is below the measurement (pct > 0)."""
     exact: int
+    mean_abs_diff_gb: float | None
+    """Mean |profiled - calculated| in GB (1e9 bytes), for memory components with both GB cells."""
     direction: str | None
     """"over" / "under" (the calculator over-/under-estimates in most rows), "mixed" on a tie, None without data."""
     worst: Case | None
@@ -266,6 +269,7 @@ class _Row:
     basis: str | None
     basis_pct: float | None
     pcts: dict[str, float]
+    diffs_gb: dict[str, float]
 
 
 def _number(row: dict[str, Any], column: str, profile: str) -> float | None:
@@ -302,14 +306,18 @@ def _basis_key(basis: str | None, overhead_component: str | None) -> str | None:
 def _parse(row: dict[str, Any], index: int) -> _Row:
     profile = _text(row, "profile_file") or f"row {index + 1}"
     pcts: dict[str, float] = {}
+    diffs_gb: dict[str, float] = {}
     for comp in COMPONENTS:
+        profiled = calculated = None
+        if comp.gb_columns is not None:
+            profiled = _number(row, comp.gb_columns[0], profile)
+            calculated = _number(row, comp.gb_columns[1], profile)
+            if profiled is not None and calculated is not None:
+                diffs_gb[comp.key] = profiled - calculated
         if comp.pct_column is not None:
             pct = _number(row, comp.pct_column, profile)
         else:
-            assert comp.gb_columns is not None
-            profiled = _number(row, comp.gb_columns[0], profile)
-            calculated = _number(row, comp.gb_columns[1], profile)
-            pct = None if profiled in (None, 0.0) or calculated is None else (profiled - calculated) / profiled * 100
+            pct = None if not profiled or calculated is None else (profiled - calculated) / profiled * 100
         if pct is not None:
             pcts[comp.key] = pct
     band = _text(row, "match_quality")
@@ -334,6 +342,7 @@ def _parse(row: dict[str, Any], index: int) -> _Row:
         basis=basis,
         basis_pct=basis_pct,
         pcts=pcts,
+        diffs_gb=diffs_gb,
     )
 
 
@@ -354,7 +363,7 @@ def _mean_abs(values: Iterable[float]) -> float | None:
 def _bias(key: str, rows: list[_Row]) -> ComponentBias:
     cases = [Case(r.profile, r.pcts[key]) for r in rows if key in r.pcts]
     if not cases:
-        return ComponentBias(key, 0, None, None, 0, 0, 0, None, None)
+        return ComponentBias(key, 0, None, None, 0, 0, 0, None, None, None)
     over = sum(c.pct < 0 for c in cases)
     under = sum(c.pct > 0 for c in cases)
     direction = "over" if over > under else "under" if under > over else "mixed"
@@ -366,6 +375,7 @@ def _bias(key: str, rows: list[_Row]) -> ComponentBias:
         over=over,
         under=under,
         exact=len(cases) - over - under,
+        mean_abs_diff_gb=_mean_abs(r.diffs_gb[key] for r in rows if key in r.pcts and key in r.diffs_gb),
         direction=direction,
         worst=max(cases, key=lambda c: abs(c.pct)),
     )
@@ -450,8 +460,13 @@ def _bias_phrase(b: ComponentBias) -> str:
     worst = f"; worst {b.worst.profile} {_p(b.worst.pct, True)}" if b.worst else ""
     how = {"over": "the calculator over-estimates it", "under": "the calculator under-estimates it",
            "mixed": "errors go both ways"}[b.direction or "mixed"]
-    return (f"{how} ({b.over} over, {b.under} under of {b.n}; mean signed {_p(b.mean_signed_pct, True)})"
-            f"{worst}")
+    return (f"{how} ({b.over} over, {b.under} under of {b.n}; mean signed {_p(b.mean_signed_pct, True)}"
+            f"{_gb_phrase(b)}){worst}")
+
+
+def _gb_phrase(b: ComponentBias) -> str:
+    return "" if b.mean_abs_diff_gb is None else f"; mean |difference| {b.mean_abs_diff_gb:.2f} GB"
+
 
 
 _ADVICE: dict[tuple[str, str], str] = {
@@ -567,7 +582,8 @@ def analyze(rows: Sequence[dict[str, Any]], gate: GateConfig | None = None) -> A
         if b.mean_abs_pct is None or b.mean_abs_pct <= limit:
             continue
         numbers = (f"{_LABEL[b.component]} mean |error| {_p(b.mean_abs_pct)} > {limit:g}%, "
-                   f"mean signed {_p(b.mean_signed_pct, True)}, {b.over} over / {b.under} under of {b.n}")
+                   f"mean signed {_p(b.mean_signed_pct, True)}, {b.over} over / {b.under} under of {b.n}"
+                   f"{_gb_phrase(b)}")
         if b.direction in ("over", "under"):
             recs.append(f"{_ADVICE[(b.component, b.direction)]} ({numbers})")
         else:
@@ -646,7 +662,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool
     widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)).rstrip()
 
     return [line(headers), line(["-" * w for w in widths])] + [line(row) for row in rows]
 
@@ -668,7 +684,7 @@ def render(analysis: Analysis, fmt: Format = "text", detailed: bool = False) -> 
     out: list[str] = []
 
     def section(title: str) -> None:
-        if out:
+        if out and out[-1]:
             out.append("")
         out.extend([f"## {title}", ""] if md else [title, "=" * len(title)])
 
@@ -698,12 +714,12 @@ def render(analysis: Analysis, fmt: Format = "text", detailed: bool = False) -> 
            for m in a.metrics])
 
     section("Components (bias)")
-    table(["component", "n", "mean |pct|", "mean signed", "over", "under", "bias", "worst case"],
-          [[_LABEL[b.component], str(b.n), _p(b.mean_abs_pct), _p(b.mean_signed_pct, True), str(b.over),
-            str(b.under), b.direction or "n/a",
-            f"{b.worst.profile} {_p(b.worst.pct, True)}" if b.worst else "n/a"]
+    table(["component", "n", "mean |pct|", "mean signed", "mean |diff| GB", "over", "under", "bias", "worst case"],
+          [[_LABEL[b.component], str(b.n), _p(b.mean_abs_pct), _p(b.mean_signed_pct, True),
+            "n/a" if b.mean_abs_diff_gb is None else f"{b.mean_abs_diff_gb:.3f}", str(b.over), str(b.under),
+            b.direction or "n/a", f"{b.worst.profile} {_p(b.worst.pct, True)}" if b.worst else "n/a"]
            for b in a.components if b.n],
-          [False, True, True, True, True, True, False, False])
+          [False, True, True, True, True, True, True, False, False])
     if not any(b.n for b in a.components):
         out.append("no component has data")
 
@@ -720,9 +736,9 @@ def render(analysis: Analysis, fmt: Format = "text", detailed: bool = False) -> 
             out.append("no analysed profiles")
 
     section("Issues")
-    out.extend(f"- {i.severity}: {i.message}" for i in a.issues) if a.issues else out.append("none")
+    out.extend([f"- {i.severity}: {i.message}" for i in a.issues] or ["none"])
     section("Recommendations")
-    out.extend(f"- {r}" for r in a.recommendations) if a.recommendations else out.append("none")
+    out.extend([f"- {r}" for r in a.recommendations] or ["none"])
 
     if a.known_failures:
         section(f"Known failures ({a.n_known_failures}, not in the metrics)")

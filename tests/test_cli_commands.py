@@ -1,0 +1,115 @@
+"""``llmsizer validate``, ``batch``, ``check`` and the Python API, end to end on real committed profiles."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pytest_llmsizer
+from pytest_llmsizer.report.csv_record import COLUMNS
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "profiles" / "vllm-issue-threads"
+GPTOSS = PROFILES / "vllm-33155--gpt-oss-120b.json"  # weights 64.38 GiB logged; calculator within 0.3%
+LLAMA = PROFILES / "vllm-10511--meta-llama-3-8b.json"  # non-torch 1.79 GiB logged, 0.15 calculated
+LEGACY = REPO / "tests" / "fixtures" / "legacy"
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("llmsizer")
+    cmd = [exe] if exe else [sys.executable, "-m", "pytest_llmsizer.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=300, check=False, cwd=cwd)
+
+
+def test_validate_shows_the_guide_sections_and_exit_0():
+    proc = run("validate", str(GPTOSS))
+    assert proc.returncode == 0, proc.stderr
+    for section in ("MODEL INFORMATION", "TEST CONFIGURATION", "PROFILED RESULTS (ground truth, per GPU)",
+                    "CALCULATOR INPUTS", "VALIDATION RESULTS", "SUMMARY"):
+        assert section in proc.stdout
+    assert "64.38 GiB (69.13 GB)  [engine, high]" in proc.stdout
+    assert "overall match      Excellent" in proc.stdout
+
+
+def test_validate_outside_tolerance_exits_1_with_recommendation(tmp_path: Path):
+    record = tmp_path / "rec.csv"
+    proc = run("validate", str(LLAMA), "--record", str(record))
+    assert proc.returncode == 1
+    assert "framework overhead too low: non_torch profiled 1.79 GiB vs calculated 0.15 GiB" in proc.stdout
+    rows = list(csv.DictReader(record.open()))
+    assert list(rows[0]) == list(COLUMNS) and rows[0]["accuracy_verdict"] == "failed"
+
+
+def test_validate_json_and_overrides():
+    proc = run("validate", str(LLAMA), "--json", "--kv-quant", "fp8", "--model-params", "8.03B")
+    out = json.loads(proc.stdout)
+    assert out["engine"]["kv_cache_dtype"] == "fp8" and out["model"]["num_parameters"] == 8_030_000_000
+    kv_tokens_row = [r for r in out["comparison"] if r["quantity"] == "kv_cache"]
+    assert kv_tokens_row and out["summary"]["overall_match"] in ("Excellent", "Good", "Acceptable", "Fair", "Poor")
+    assert out["calculator_inputs"]["kv_cache_dtype"] == "fp8"
+
+
+def test_validate_calculator_total_needs_a_measured_total():
+    proc = run("validate", str(GPTOSS), "--calculator-total", "70")
+    assert proc.returncode == 2 and "no measured total" in proc.stderr
+    proc = run("validate", str(LEGACY / "v2_rocm_1gpu.json"), "--calculator-total", "22.0")
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "total 22 GB" in proc.stdout
+
+
+def test_validate_unknown_model_override_exits_2():
+    proc = run("validate", str(GPTOSS), "--model-id", "no-such/model")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "unknown model" in proc.stderr
+
+
+def test_batch_writes_reports_and_summary(tmp_path: Path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for p in (GPTOSS, LLAMA):
+        shutil.copy(p, src / p.name)
+    (src / "broken.json").write_text("{")
+    out = tmp_path / "reports"
+    proc = run("batch", str(src), "--out-dir", str(out), "--csv", str(tmp_path / "b.csv"))
+    assert proc.returncode == 1  # one broken profile and one outside tolerance
+    names = sorted(p.name for p in out.iterdir())
+    assert "vllm-33155--gpt-oss-120b_validation.txt" in names and "broken_validation.json" in names
+    summary = next(out.glob("batch-summary-*.txt")).read_text()
+    assert "✗" in summary and "ERROR: " in summary and "Errors: 1" in summary and "Excellent:" in summary
+    assert "Success rate" in summary
+    assert "[3/3]" in proc.stderr
+    assert len(list(csv.DictReader((tmp_path / "b.csv").open()))) == 2
+
+
+def test_check_lists_every_problem(tmp_path: Path):
+    proc = run("check", str(LEGACY))
+    assert proc.returncode == 1
+    assert "broken_v2_many.json: 6 problem(s)" in proc.stdout
+    assert "$.memory_breakdown" in proc.stdout
+    ok = run("check", str(PROFILES))
+    assert ok.returncode == 0 and "36 file(s) checked, 0 with problems" in ok.stdout
+
+
+def test_schema_and_help():
+    for command in ("estimate", "validate", "batch", "check", "schema"):
+        proc = run(command, "--help")
+        assert proc.returncode == 0 and "usage: llmsizer" in proc.stdout
+
+
+def test_python_api():
+    report = pytest_llmsizer.validate_profile(GPTOSS)
+    assert report.summary.overall_match == "Excellent"
+    assert report.summary.total_percent_diff == pytest.approx(-0.29, abs=0.01)
+    profile = pytest_llmsizer.load_profile(GPTOSS)
+    assert profile.model.id == "openai/gpt-oss-120b"
+    est = pytest_llmsizer.estimate("meta-llama/Llama-3.1-8B", gpu_memory_gib=79.18, engine_version="0.11")
+    assert est.to_json()["per_gpu_bytes"]["weights"] == est.per_gpu_bytes["weights"]
+    legacy = pytest_llmsizer.validate_profile(LEGACY / "v2_rocm_1gpu.json", model_id="meta-llama/Llama-3.1-8B",
+                                              gpu_id="AMD Instinct MI300X")
+    assert legacy.profile.model.id == "meta-llama/Llama-3.1-8B"
