@@ -9,16 +9,13 @@ larger of the forward pass and the sampler (which sorts fp32 [N, vocab] logits w
 from __future__ import annotations
 
 from pytest_llmsizer.calculator import coefficients as k
+from pytest_llmsizer.calculator.versions import version_bucket
 from pytest_llmsizer.catalog.arch import ModelArch
 
 
 def sampler_coefficient(version: tuple[int, int]) -> tuple[float, str]:
     """c_v for a vLLM version, and the source of that value."""
-    for upper, value, source in k.SAMPLER_BYTES_PER_SEQ_VOCAB:
-        if version < upper:
-            return value, source
-    last = k.SAMPLER_BYTES_PER_SEQ_VOCAB[-1]
-    return last[1], last[2]
+    return k.SAMPLER_BYTES_PER_SEQ_VOCAB[version_bucket(version)], k.SAMPLER_COEFFICIENT_SOURCE
 
 
 def forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> float:

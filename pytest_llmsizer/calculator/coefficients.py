@@ -97,16 +97,22 @@ V0_MIN_BATCHED_TOKENS = 2048
 """vLLM V0 (< 0.8) without chunked prefill profiles max(max_model_len, 2048) tokens with 256 sequences."""
 V0_MAX_NUM_SEQS = 256
 
-SAMPLER_BYTES_PER_SEQ_VOCAB: tuple[tuple[tuple[int, int], float, str], ...] = (
-    ((0, 17), 38.7, "measured: activation / (1024 x vocab) on 6 H100/H200 logs, vLLM 0.10/0.11 (physics 2.2); "
-                    "the V0 sampler warm-up uses the same sort-based top-k/top-p"),
-    ((0, 20), 28.0, "provisional: Llama-3.3-70B TP4 H200 overhead drops 1.3 GiB at v0.18 (physics 2.5)"),
-    ((99, 0), 12.5, "provisional: v0.20 drops 2-3 GiB more (physics 2.5): Triton top-k/top-p, Model Runner V2"),
-)
-"""c_v: bytes of sampler warm-up peak per (dummy sequence x vocab entry), by vLLM version (each row applies below
-its version, upper bound exclusive). The profile run samples over max_num_seqs dummy requests with top-k/top-p,
-which sorts the fp32 [N, V] logits (values + int64 indices). Only the first row is measured; the others are
-provisional until the fit of issue 5."""
+VERSION_BUCKETS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
+    "<0.17": ((0, 0), (0, 17)),
+    "0.17-0.19": ((0, 17), (0, 20)),
+    ">=0.20": ((0, 20), (99, 0)),
+}
+"""vLLM version ranges (lower inclusive, upper exclusive) whose profiling behaviour differs: the sampler warm-up
+shrinks at ~0.18 (Triton top-k/top-p) and again at 0.20 (Model Runner V2), memory-physics.md 2.2 and 2.5."""
+
+SAMPLER_BYTES_PER_SEQ_VOCAB: dict[str, float] = {"<0.17": 39.7, "0.17-0.19": 17.0, ">=0.20": 0.0}
+"""c_v: bytes of the sampler warm-up peak per (dummy sequence x vocab entry), by vLLM version bucket. The profile run
+samples over max_num_seqs dummy requests with top-k/top-p, sorting the fp32 [N, V] logits (values + int64 indices).
+FITTED by ``python benchmarks/fit.py`` (2026-11-29) on the "fit" half of vme-dev.jsonl (single-GPU CUDA records,
+non-torch held at 0.15 GiB): 39.7 (12 records; the physics note measured 38.7 on 6 H100/H200 logs), 17.0 (8 records),
+0.0 (1 record: from 0.20 the profiling peak no longer shows in the budget at one GPU)."""
+
+SAMPLER_COEFFICIENT_SOURCE = "fitted by benchmarks/fit.py on the fit half of vme-dev.jsonl (2026-11-29)"
 
 FORWARD_ACTIVATION_BYTES = 2
 """Forward-pass term at T tokens: about 2 B x T x (2h + (n_q + 2 n_kv) d / t + 3 I / t) (physics 3.3)."""
@@ -114,16 +120,17 @@ FORWARD_ACTIVATION_BYTES = 2
 FUSED_MOE_CHUNK_TOKENS = 16384
 """``VLLM_FUSED_MOE_CHUNK_SIZE``: fused-MoE intermediates are chunked at this many tokens (physics 2.2)."""
 
-NON_TORCH_BYTES: dict[str, dict[int, int]] = {
-    "cuda": {1: round(0.15 * GiB), 2: round(0.55 * GiB), 4: round(0.75 * GiB), 8: round(1.2 * GiB)},
-    "rocm": {1: round(1.3 * GiB), 2: round(1.5 * GiB), 4: round(1.6 * GiB), 8: round(4.5 * GiB)},
+NON_TORCH_GIB: dict[str, dict[str, dict[int, float]]] = {
+    "<0.17": {"cuda": {1: 0.15, 4: 0.59, 8: 0.90}, "rocm": {1: 1.21, 4: 1.50, 8: 3.42}},
+    "0.17-0.19": {"cuda": {1: 0.15, 4: 2.09, 8: 4.01}, "rocm": {1: 1.04}},
+    ">=0.20": {"cuda": {1: 0.03}},
 }
-"""Non-torch memory growth during vLLM start-up (NCCL, custom all-reduce buffers, cuBLAS workspaces) by platform and
-TP size: the suggested priors of memory-physics.md 3.4 (H100/H200 llm-d and VME residuals; MI300X VME residuals).
-Interpolated for other TP sizes. Provisional: fitted in issue 5."""
-
-NON_TORCH_MOE_MLA_EXTRA_BYTES = round(1.0 * GiB)
-"""Extra non-torch memory for MLA/MoE models at TP 8 (memory-physics.md 3.4: "+1 for MLA/MoE")."""
+"""Non-torch memory growth during vLLM start-up (NCCL, custom all-reduce buffers, cuBLAS workspaces), GiB, by version
+bucket, platform and GPUs per replica (TP x PP). FITTED by ``python benchmarks/fit.py`` (2026-11-29) on the fit half
+of vme-dev.jsonl as the median of (utilization x total - logged weights - logged KV - c_v x N x V); the single-GPU
+CUDA value is the 0.15 GiB prior of memory-physics.md 3.4 (llm-d H100 TP1 0.13). Sizes between table entries are
+interpolated on log2(GPUs); a platform or size missing from a bucket falls back to the nearest older bucket (an
+assumption the estimate reports)."""
 
 CUDA_GRAPH_BYTES: dict[str, int] = {"cuda": round(0.5 * GiB), "rocm": round(4.0 * GiB)}
 """CUDA-graph pool prior per GPU: measured "Graph capturing ... took" is -1.2...+2.5 GiB on H200/B200 and

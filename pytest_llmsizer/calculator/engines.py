@@ -9,32 +9,21 @@ peak of its forward pass + the CUDA context.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict
 from typing import Any
 
 from pytest_llmsizer.calculator import coefficients as k
-from pytest_llmsizer.calculator.activations import forward_bytes, sampler_coefficient, vllm_activation_peak
+from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
 from pytest_llmsizer.calculator.kv_cache import kv_capacity, kv_element_bytes, layer_specs, request_kv_bytes
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
 from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
+from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
 from pytest_llmsizer.calculator.weights import dtype_bytes, rotary_cache_bytes, serving_dtype, weight_bytes
 from pytest_llmsizer.errors import EstimateError
-
-_VERSION_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
-
-
-def parse_vllm_version(text: str | None) -> tuple[int, int] | None:
-    """(major, minor) from strings such as '0.6.4.post1', '~0.11.0 (Oct 2025)', 'dev (Dec 2024, ~0.6.5)'."""
-    if not text:
-        return None
-    m = _VERSION_RE.search(text)
-    if not m:
-        return None
-    return int(m.group(1)), int(m.group(2))
+from pytest_llmsizer.units import GiB
 
 
-def _interpolate_by_tp(table: dict[int, int], tp: int) -> int:
+def _interpolate_by_tp(table: dict[int, float], tp: int) -> float:
     if tp in table:
         return table[tp]
     keys = sorted(table)
@@ -45,15 +34,27 @@ def _interpolate_by_tp(table: dict[int, int], tp: int) -> int:
     lo = max(x for x in keys if x < tp)
     hi = min(x for x in keys if x > tp)
     frac = (math.log2(tp) - math.log2(lo)) / (math.log2(hi) - math.log2(lo))
-    return round(table[lo] + frac * (table[hi] - table[lo]))
+    return table[lo] + frac * (table[hi] - table[lo])
 
 
-def non_torch_bytes(platform: str, tp: int, *, moe_or_mla: bool) -> int:
-    table = k.NON_TORCH_BYTES.get(platform, k.NON_TORCH_BYTES["cuda"])
-    value = _interpolate_by_tp(table, tp)
-    if moe_or_mla and tp >= 8:
-        value += k.NON_TORCH_MOE_MLA_EXTRA_BYTES
-    return value
+def non_torch_bytes(platform: str, gpus: int, version: tuple[int, int]) -> tuple[int, str | None]:
+    """Non-torch memory for a platform and GPUs per replica at a vLLM version, and the fallback it needed, if any.
+
+    The fitted table has gaps (no ROCm TP 8 record of vLLM 0.18 in the fit half, say); a gap takes the nearest older
+    version bucket's value, which the estimate reports as an assumption.
+    """
+    buckets = list(k.NON_TORCH_GIB)
+    start = buckets.index(version_bucket(version))
+    for name in reversed(buckets[: start + 1]):
+        table = k.NON_TORCH_GIB[name].get(platform, {})
+        if gpus in table or (table and min(table) < gpus < max(table)):
+            note = None if name == buckets[start] else (
+                f"non-torch memory for {platform} x{gpus} not fitted for vLLM {buckets[start]}; "
+                f"used the {name} value")
+            return round(_interpolate_by_tp(table, gpus) * GiB), note
+    table = k.NON_TORCH_GIB[buckets[0]].get(platform) or k.NON_TORCH_GIB[buckets[0]]["cuda"]
+    return round(_interpolate_by_tp(table, gpus) * GiB), (
+        f"non-torch memory for {platform} x{gpus} outside the fitted range; extrapolated from the nearest size")
 
 
 def batch_defaults(version: tuple[int, int], gpu_memory_bytes: int, gpu_name: str | None,
@@ -142,7 +143,9 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     activations, act_terms = vllm_activation_peak(
         arch, max_num_batched_tokens=batched, max_num_seqs=seqs, tp=tp, act_bytes=act_b, version=version
     )
-    non_torch = non_torch_bytes(req.platform, tp * pp, moe_or_mla=arch.moe is not None or arch.mla is not None)
+    non_torch, non_torch_note = non_torch_bytes(req.platform, tp * pp, version)
+    if non_torch_note:
+        assumptions.append(non_torch_note)
     graphs = 0 if req.enforce_eager else k.CUDA_GRAPH_BYTES.get(req.platform, k.CUDA_GRAPH_BYTES["cuda"])
     graphs_in_budget = version >= k.CUDA_GRAPHS_IN_BUDGET_SINCE and not req.enforce_eager
     requested = int(util * req.gpu_memory_bytes)
@@ -157,10 +160,6 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     limiting = min(capacities, key=lambda c: c.num_blocks)
     kv_bytes = max(kv_available, 0)
     total = weights + kv_bytes + activations + non_torch + graphs
-    c_v, c_v_source = sampler_coefficient(version)
-    if version >= (0, 17):
-        assumptions.append(f"sampler warm-up coefficient {c_v} B per sequence x vocab is provisional for vLLM "
-                           f"{version[0]}.{version[1]} ({c_v_source})")
     if kv_available <= 0:
         assumptions.append("no memory left for the KV cache: vLLM would fail to start "
                            "(raise --gpu-memory-utilization, add GPUs, or quantize)")

@@ -31,6 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="memory per GPU visible to the runtime, GiB (overrides the catalog)")
     p.add_argument("--tp", type=positive_int, default=1, metavar="N", help="tensor parallel size")
     p.add_argument("--pp", type=positive_int, default=1, metavar="N", help="pipeline parallel size")
+    p.add_argument("--data-parallel-size", type=positive_int, default=1, metavar="N",
+                   help="data parallel size (with --enable-expert-parallel, experts are split over TP x DP)")
+    p.add_argument("--enable-expert-parallel", action="store_true", help="split MoE experts over the EP group")
+    p.add_argument("--language-model-only", action="store_true", help="do not load the vision tower")
+    p.add_argument("--mm-encoder-tp-mode", choices=("weights", "data"), default=None,
+                   help="'weights': shard the vision tower over TP; 'data' (default here): replicate it")
     p.add_argument("--dtype", metavar="D", help="auto, bfloat16, float16, float32")
     p.add_argument("--quantization", metavar="Q", help="awq, gptq, fp8, bitsandbytes, mxfp4, nvfp4, int8, ...")
     p.add_argument("--kv-cache-dtype", metavar="K", help="auto, fp8, fp8_e4m3, fp8_e5m2, ...")
@@ -60,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
         quantization=args.quantization,
         tensor_parallel_size=args.tp,
         pipeline_parallel_size=args.pp,
+        data_parallel_size=args.data_parallel_size,
+        enable_expert_parallel=args.enable_expert_parallel,
+        language_model_only=args.language_model_only,
+        mm_encoder_tp_mode=args.mm_encoder_tp_mode,
         dtype=args.dtype,
         kv_cache_dtype=args.kv_cache_dtype,
         engine=args.engine,

@@ -22,6 +22,7 @@ Pure apart from :func:`load_rows`, which reads the file.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections import Counter
@@ -101,7 +102,7 @@ def load_rows(path: str | Path) -> list[dict[str, str | None]]:
     if "\x00" in text:
         raise LlmsizerError(f"{p}: not a CSV record (the file holds binary data)")
     try:
-        reader = csv.reader(text.splitlines(), strict=True)
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
             raise LlmsizerError(f"{p}: empty file, no CSV header")

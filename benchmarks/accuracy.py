@@ -1,0 +1,119 @@
+"""Accuracy of the built-in calculator on real vLLM startup logs.
+
+Run: ``python benchmarks/accuracy.py [--data DIR] [--csv OUT] [--split all|fit|holdout]``
+
+Reads ``../shared/data/vllm-startup-logs/vme-dev.jsonl`` and ``issue-threads.jsonl`` at run time (they are not copied
+into the project) plus the committed profiles, estimates every record through the same code path as
+``llmsizer estimate`` with the engine settings the record gives, and prints, per component, the records compared,
+median and p90 absolute percent error, median absolute error (GiB), and signed bias (profiled - calculated), plus
+how many records were skipped and why. It writes the per-record table as CSV. It exits 0 whatever the numbers: it
+measures, it does not judge.
+
+The fit/holdout split is by record id (``split_of``): coefficients fitted by ``benchmarks/fit.py`` use only the
+"fit" half, and this script reports the "holdout" half separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from vllm_records import (
+    DEFAULT_DATA,
+    REPO,
+    issue_thread_cases,
+    run_case,
+    split_of,
+    vme_cases,
+)
+
+from pytest_llmsizer.errors import LlmsizerError
+
+COMPONENTS = ("weights", "kv_cache", "kv_cache_tokens", "max_concurrency", "activations", "non_torch", "cuda_graphs")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def summarise(rows: list[dict[str, Any]], title: str) -> list[str]:
+    lines = [title, f"{'component':<16}{'n':>5}{'median |%|':>12}{'p90 |%|':>10}{'median |abs|':>16}{'bias %':>9}"]
+    for comp in COMPONENTS:
+        pairs = [(r[f"{comp}_measured"], r[f"{comp}_calculated"]) for r in rows
+                 if r.get(f"{comp}_measured") not in (None, "") and r.get(f"{comp}_calculated") not in (None, "")]
+        pairs = [(m, c) for m, c in pairs if m]
+        if not pairs:
+            continue
+        pct = [(m - c) / abs(m) * 100 for m, c in pairs]
+        absolute = [abs(m - c) for m, c in pairs]
+        unit = "GiB" if comp not in ("kv_cache_tokens", "max_concurrency") else ("tok" if comp[0] == "k" else "x")
+        lines.append(f"{comp:<16}{len(pairs):>5}{statistics.median(map(abs, pct)):>11.2f}%"
+                     f"{percentile([abs(p) for p in pct], 0.9):>9.2f}%"
+                     f"{statistics.median(absolute):>12.3f} {unit:<3}{statistics.fmean(pct):>+8.2f}%")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--csv", type=Path, default=REPO / "results" / "accuracy-records.csv")
+    args = parser.parse_args(argv)
+    cases = vme_cases(args.data / "vme-dev.jsonl")
+    thread_cases, incomplete = issue_thread_cases(args.data / "issue-threads.jsonl")
+    cases += thread_cases
+    rows, skipped = [], Counter()
+    for case in cases:
+        row: dict[str, Any] = {"source": case.source, "id": case.record_id, "model": case.model,
+                               "split": split_of(case.record_id), "skipped": ""}
+        try:
+            calc = run_case(case)
+        except LlmsizerError as e:
+            reason = str(e).split(";")[0].split(": ", 1)[-1][:90]
+            skipped[(case.source, reason)] += 1
+            row["skipped"] = str(e)[:300]
+            rows.append(row)
+            continue
+        for comp in COMPONENTS:
+            row[f"{comp}_measured"] = case.measured.get(comp)
+            row[f"{comp}_calculated"] = calc[comp] if comp in case.measured else None
+        rows.append(row)
+    estimated = [r for r in rows if not r["skipped"]]
+    by_source = Counter(c.source for c in cases)
+    est_source = Counter(r["source"] for r in estimated)
+    coverage = ", ".join(f"{s} {est_source[s]}/{n} ({100 * est_source[s] / n:.1f}%)" for s, n in by_source.items())
+    print(f"records: {len(cases)} ({', '.join(f'{s} {n}' for s, n in by_source.items())}); estimated: {coverage}; "
+          f"issue-threads records incomplete (not counted): {len(incomplete)}")
+    for title, subset in (("all estimated records", estimated),
+                          ("holdout half (not used by benchmarks/fit.py)", [r for r in estimated
+                                                                            if r["split"] == "holdout"]),
+                          ("vme-dev only", [r for r in estimated if r["source"] == "vme-dev"])):
+        print()
+        print("\n".join(summarise(subset, f"{title}: {len(subset)} records")))
+    if skipped:
+        print()
+        print("skipped:")
+        for (source, reason), n in skipped.most_common():
+            print(f"  {n:>3}  {source}: {reason}")
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    fields = ["source", "id", "model", "split", "skipped"] + [f"{c}_{k}" for c in COMPONENTS
+                                                               for k in ("measured", "calculated")]
+    with args.csv.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"\nper-record table: {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
