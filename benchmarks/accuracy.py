@@ -5,7 +5,8 @@ Run: ``python benchmarks/accuracy.py [--data DIR] [--csv OUT] [--split all|fit|h
 Reads ``../shared/data/vllm-startup-logs/vme-dev.jsonl`` and ``issue-threads.jsonl`` at run time (they are not copied
 into the project) plus the committed profiles, estimates every record through the same code path as
 ``llmsizer estimate`` with the engine settings the record gives, and prints, per component, the records compared,
-median and p90 absolute percent error, median absolute error (GiB), and signed bias (profiled - calculated), plus
+median and p90 absolute percent error, median absolute error (GiB), and signed bias (the median of
+(profiled - calculated) / profiled: positive = the calculator is low), plus
 how many records were skipped and why. It writes the per-record table as CSV. It exits 0 whatever the numbers: it
 measures, it does not judge.
 
@@ -47,7 +48,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summarise(rows: list[dict[str, Any]], title: str) -> list[str]:
-    lines = [title, f"{'component':<16}{'n':>5}{'median |%|':>12}{'p90 |%|':>10}{'median |abs|':>16}{'bias %':>9}"]
+    lines = [title, f"{'component':<16}{'n':>5}{'median |%|':>12}{'p90 |%|':>10}{'median |abs|':>16}"
+                    f"{'bias (median signed %)':>24}"]
     for comp in COMPONENTS:
         pairs = [(r[f"{comp}_measured"], r[f"{comp}_calculated"]) for r in rows
                  if r.get(f"{comp}_measured") not in (None, "") and r.get(f"{comp}_calculated") not in (None, "")]
@@ -59,7 +61,7 @@ def summarise(rows: list[dict[str, Any]], title: str) -> list[str]:
         unit = "GiB" if comp not in ("kv_cache_tokens", "max_concurrency") else ("tok" if comp[0] == "k" else "x")
         lines.append(f"{comp:<16}{len(pairs):>5}{statistics.median(map(abs, pct)):>11.2f}%"
                      f"{percentile([abs(p) for p in pct], 0.9):>9.2f}%"
-                     f"{statistics.median(absolute):>12.3f} {unit:<3}{statistics.fmean(pct):>+8.2f}%")
+                     f"{statistics.median(absolute):>12.3f} {unit:<3}{statistics.median(pct):>+23.2f}%")
     return lines
 
 

@@ -11,6 +11,7 @@ What is fitted (everything else in the calculator is physics or a vLLM default):
   models in the data span too few vocabulary sizes to fit slope and intercept together (the free least-squares
   line is printed as a check); c_v is the median of (overhead - NT) / (N x V), floored at 0.
 * non-torch memory for every other (platform, TP size) group: the median of overhead - c_v x N x V.
+* the CUDA-graph pool per version bucket and platform: the median of the logged "Graph capturing ... took".
 
 Records are split by ``vllm_records.split_of`` (a hash of the record id); only the "fit" half is used unless
 ``--split all``. The printed tables are what ``pytest_llmsizer/calculator/coefficients.py`` holds (copied by hand,
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("fit", "all"), default="fit")
     args = parser.parse_args(argv)
     points: dict[tuple[str, str, int], list[tuple[float, float, str]]] = defaultdict(list)
+    graphs: dict[tuple[str, str], list[float]] = defaultdict(list)
     used = 0
     for case in vme_cases(args.data / "vme-dev.jsonl"):
         if args.split == "fit" and split_of(case.record_id) != "fit":
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         nv = terms["profile_seqs"] * request.arch.vocab_size / 1e6
         key = (version_bucket(version), request.platform, request.tensor_parallel_size * request.pipeline_parallel_size)
         points[key].append((nv, overhead, case.model))
+        if "cuda_graphs" in case.measured and not case.settings.get("enforce_eager"):
+            graphs[(version_bucket(version), request.platform)].append(case.measured["cuda_graphs"])
         used += 1
     print(f"records used: {used} ({args.split} split, release builds with logged weights and KV pool)")
     print()
@@ -100,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         models = sorted({m.split("/")[-1] for _, _, m in points[key]})
         print(f"  {bucket:<10} {platform:<5} x{gpus:<2} {statistics.median(residuals):+.2f}  "
               f"(n={len(residuals)}, range {min(residuals):+.2f}..{max(residuals):+.2f}; {', '.join(models)[:70]})")
+    print()
+    print("CUDA graph pool (GiB, 'Graph capturing finished ... took'): median per version bucket and platform")
+    for (bucket, platform), values in sorted(graphs.items()):
+        print(f"  {bucket:<10} {platform:<5} {statistics.median(values):+.2f}  (n={len(values)}, range "
+              f"{min(values):+.2f}..{max(values):+.2f})")
     return 0
 
 

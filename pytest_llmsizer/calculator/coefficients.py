@@ -132,9 +132,15 @@ CUDA value is the 0.15 GiB prior of memory-physics.md 3.4 (llm-d H100 TP1 0.13).
 interpolated on log2(GPUs); a platform or size missing from a bucket falls back to the nearest older bucket (an
 assumption the estimate reports)."""
 
-CUDA_GRAPH_BYTES: dict[str, int] = {"cuda": round(0.5 * GiB), "rocm": round(4.0 * GiB)}
-"""CUDA-graph pool prior per GPU: measured "Graph capturing ... took" is -1.2...+2.5 GiB on H200/B200 and
-2.6...8.9 GiB on MI300X (VME, physics 2.3). Provisional midpoints until fitted."""
+CUDA_GRAPH_GIB: dict[str, dict[str, float]] = {
+    "<0.17": {"cuda": -0.06, "rocm": 4.92},
+    "0.17-0.19": {"cuda": 0.90, "rocm": 8.44},
+    ">=0.20": {"cuda": 0.67},
+}
+"""CUDA-graph pool per GPU ("Graph capturing finished ... took X GiB"), GiB, by version bucket and platform: FITTED by
+``python benchmarks/fit.py`` (2026-11-29) as the median over the fit half of vme-dev.jsonl (NVIDIA -1.2...+2.5 GiB,
+negative when capture releases cached blocks; ROCm 2.6...8.9 GiB, physics 2.3). A platform missing from a bucket
+takes the nearest older bucket's value."""
 
 CUDA_GRAPHS_IN_BUDGET_SINCE = (0, 21)
 """``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` is on by default since v0.21.0: graph memory is then subtracted from

@@ -18,7 +18,13 @@ from pytest_llmsizer.calculator.kv_cache import kv_capacity, kv_element_bytes, l
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
 from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
 from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
-from pytest_llmsizer.calculator.weights import dtype_bytes, rotary_cache_bytes, serving_dtype, weight_bytes
+from pytest_llmsizer.calculator.weights import (
+    dtype_bytes,
+    mla_absorbed_bytes,
+    rotary_cache_bytes,
+    serving_dtype,
+    weight_bytes,
+)
 from pytest_llmsizer.errors import EstimateError
 from pytest_llmsizer.units import GiB
 
@@ -57,6 +63,18 @@ def non_torch_bytes(platform: str, gpus: int, version: tuple[int, int]) -> tuple
         f"non-torch memory for {platform} x{gpus} outside the fitted range; extrapolated from the nearest size")
 
 
+def cuda_graph_bytes(platform: str, version: tuple[int, int]) -> int:
+    """The CUDA-graph pool prior for a platform at a vLLM version (nearest older bucket when not fitted).
+
+    Floored at 0: a negative "took" in a log means capturing released cached allocator blocks, not that graphs
+    give memory back, and an estimate of memory must not be negative."""
+    buckets = list(k.CUDA_GRAPH_GIB)
+    for name in reversed(buckets[: buckets.index(version_bucket(version)) + 1]):
+        if platform in k.CUDA_GRAPH_GIB[name]:
+            return max(0, round(k.CUDA_GRAPH_GIB[name][platform] * GiB))
+    return max(0, round(k.CUDA_GRAPH_GIB[buckets[0]]["cuda"] * GiB))
+
+
 def batch_defaults(version: tuple[int, int], gpu_memory_bytes: int, gpu_name: str | None,
                    max_model_len: int) -> k.BatchDefaults:
     """vLLM's max_num_batched_tokens / max_num_seqs defaults for the API server, by version and GPU size."""
@@ -85,6 +103,10 @@ def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], lis
         by_kind = weight_bytes(arch, inv, dtype=dtype, quant=arch.quantization, tp=sh.tp)
         if i == 0:
             first_breakdown = {kind: round(v) for kind, v in sorted(by_kind.items())}
+        attention_layers = sum(1 for i in layers if arch.layer_attention[i] == "full")
+        absorbed = mla_absorbed_bytes(arch, attention_layers, sh.tp, dtype, arch.quantization)
+        if absorbed:
+            by_kind["mla_absorbed"] = absorbed
         totals.append(int(sum(by_kind.values())) + rotary)
     return totals, stages, first_breakdown
 
@@ -146,7 +168,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     non_torch, non_torch_note = non_torch_bytes(req.platform, tp * pp, version)
     if non_torch_note:
         assumptions.append(non_torch_note)
-    graphs = 0 if req.enforce_eager else k.CUDA_GRAPH_BYTES.get(req.platform, k.CUDA_GRAPH_BYTES["cuda"])
+    graphs = 0 if req.enforce_eager else cuda_graph_bytes(req.platform, version)
     graphs_in_budget = version >= k.CUDA_GRAPHS_IN_BUDGET_SINCE and not req.enforce_eager
     requested = int(util * req.gpu_memory_bytes)
     kv_available = requested - weights - activations - non_torch - (graphs if graphs_in_budget else 0)

@@ -117,3 +117,15 @@ def rotary_cache_bytes(arch: ModelArch, dtype: str) -> int:
     if not arch.rotary_dim or not arch.max_position_embeddings:
         return 0
     return int(arch.max_position_embeddings * arch.rotary_dim * dtype_bytes(dtype))
+
+
+def mla_absorbed_bytes(arch: ModelArch, attention_layers: int, tp: int, dtype: str, quant: QuantSpec | None) -> int:
+    """vLLM's MLA backends absorb kv_b_proj into two matrices (W_UK_T, W_UV) after loading. When kv_b_proj is
+    quantized they are dequantized copies in the model dtype, kept beside the quantized weight, and "Model loading
+    took" includes them (``MLACommonImpl.process_weights_after_loading``): kv_lora_rank x heads/TP x (qk_nope + v)
+    elements per layer. For 16-bit checkpoints they are views of the loaded weight and cost nothing."""
+    if arch.mla is None or quant is None or "attention" in quant.not_converted:
+        return 0
+    m = arch.mla
+    per_layer = m.kv_lora_rank * (arch.num_attention_heads / tp) * (m.qk_nope_head_dim + m.v_head_dim)
+    return int(per_layer * attention_layers * dtype_bytes(dtype))
