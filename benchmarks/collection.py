@@ -46,10 +46,11 @@ FOLDERS = ("cluster-a", "cluster-b/nightly", "lab", "ci/runs", "imports/2026")
 NAME_STYLES = (
     "{i:05d}--{stem}.json",
     "{stem}--run-{i}.json",
-    "bench_{i}_{model}.json",
-    "{model}-tp{tp}-{tag}.json",
-    "p{i}.{tag}.json",
+    "bench_{i}_{model}_{stem}.json",
+    "{model}-tp{tp}-{tag}-{stem}.json",
+    "p{i}.{tag}.{stem}.json",
 )
+"""Every name holds the source's stem, so that a known failure of the source can be carried over by one glob."""
 
 
 # ------------------------------------------------------------------------------------------- generating profiles
@@ -76,7 +77,7 @@ def estimable_sources() -> list[tuple[Path, dict[str, Any]]]:
 def _scale(value: Any, factor: float) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value
-    return int(round(value * factor)) if isinstance(value, int) else value * factor
+    return round(value * factor) if isinstance(value, int) else value * factor
 
 
 def perturbed(data: dict[str, Any], origin: str, rng: random.Random) -> dict[str, Any]:
@@ -113,10 +114,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-")[:60] or "model"
 
 
-def generate(n: int, folder: Path, seed: int) -> list[Path]:
+def generate(n: int, folder: Path, seed: int, sources: list[tuple[Path, dict[str, Any]]]) -> list[Path]:
     """Write ``n`` synthetic profiles under ``folder`` (varied folders and names); returns their paths."""
     rng = random.Random(seed)
-    sources = estimable_sources()
     paths: list[Path] = []
     for i in range(n):
         origin, data = sources[i % len(sources)]
@@ -131,6 +131,25 @@ def generate(n: int, folder: Path, seed: int) -> list[Path]:
         path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def write_tolerances(path: Path, sources: list[tuple[Path, dict[str, Any]]]) -> int:
+    """The repository's tolerances, with each known failure of an estimable source carried over to its synthetic
+    copies (one glob on the source's stem, which every generated name holds). Returns the entries written."""
+    import yaml
+
+    document = yaml.safe_load((REPO / "tolerances.yaml").read_text(encoding="utf-8")) or {}
+    stems = {origin.stem for origin, _ in sources}
+    carried = []
+    for entry in document.get("known_failures") or []:
+        glob = (entry.get("match") or {}).get("profile") or ""
+        stem = Path(glob).stem
+        if stem in stems:
+            carried.append({**entry, "match": {"profile": f"profiles/*{stem}*"},
+                            "reason": f"synthetic copy of {stem}: {entry.get('reason', '')}"})
+    document["known_failures"] = carried
+    path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return len(carried)
 
 
 BASELINE_MODULE = '''"""Bare-pytest baseline: one parametrized test per profile file, each only json.load-ing it."""
@@ -176,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per variant; the fastest is reported")
     parser.add_argument("--seed", type=int, default=20261129, help="seed of the perturbations and names")
     parser.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it (default: a temp folder)")
+    parser.add_argument("--without-known-failures", action="store_true",
+                        help="built-in default tolerances: the sources' known failures then fail (and print)")
     args = parser.parse_args(argv)
 
     work = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="llmsizer-bench-"))
@@ -183,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         run = work / "run"
         if run.exists():
             shutil.rmtree(run)
-        files = generate(args.n, run / "profiles", args.seed)
+        sources = estimable_sources()
+        files = generate(args.n, run / "profiles", args.seed, sources)
         (run / "pytest.ini").write_text("[pytest]\nllmsizer_profile_paths = profiles\n", encoding="utf-8")
+        known = 0 if args.without_known_failures else write_tolerances(run / "tolerances.yaml", sources)
         write_baseline(work / "baseline", files)
         py = [sys.executable, "-m", "pytest"]
         plugin = [*py, "profiles", "-p", "no:cacheprovider", "-q"]
@@ -197,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
              [*plugin, "--html", "report.html", "--self-contained-html", "--llmsizer-csv", "rec.csv"], 2 * args.n),
         ]
         print(f"{args.n} synthetic profiles in {run / 'profiles'}; python {sys.version.split()[0]}; "
-              f"{len(estimable_sources())} estimable source profiles; fastest of {args.repeat} run(s)")
+              f"{len(sources)} estimable source profiles, {known} of them known failures (xfail); "
+              f"fastest of {args.repeat} run(s)")
         results = []
         for label, cwd, command, items in variants:
             best = None

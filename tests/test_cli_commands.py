@@ -113,3 +113,55 @@ def test_python_api():
     legacy = pytest_llmsizer.validate_profile(LEGACY / "v2_rocm_1gpu.json", model_id="meta-llama/Llama-3.1-8B",
                                               gpu_id="AMD Instinct MI300X")
     assert legacy.profile.model.id == "meta-llama/Llama-3.1-8B"
+
+
+VLLM_LOGS = REPO / "tests" / "fixtures" / "vllm_logs"
+
+
+def test_import_vllm_log_needs_the_model_then_writes_a_loadable_profile(tmp_path: Path):
+    out = tmp_path / "p.json"
+    proc = run("import", "vllm-log", str(VLLM_LOGS / "multi_line_table.log"), "-o", str(out))
+    assert proc.returncode == 2 and "pass --model" in proc.stderr and not out.exists()
+    proc = run("import", "vllm-log", str(VLLM_LOGS / "multi_line_table.log"), "-o", str(out),
+               "--model", "meta-llama/Meta-Llama-3-8B", "--source", "vllm-project/vllm#10511")
+    assert proc.returncode == 0, proc.stderr
+    profile = pytest_llmsizer.load_profile(out)
+    # the log's own numbers: weights 14.96, non-torch 1.79, activation 1.26, KV 53.29 GiB on a 79.22 GiB GPU
+    comps = profile.measurements.components
+    assert comps.weights.bytes == round(14.96 * 2**30) and comps.kv_cache.bytes == round(53.29 * 2**30)
+    assert profile.hardware.memory_per_gpu_bytes == round(79.22 * 2**30)
+    assert profile.source.reference == "vllm-project/vllm#10511"
+    again = run("import", "vllm-log", str(VLLM_LOGS / "multi_line_table.log"), "-o", str(out), "--model", "x/y")
+    assert again.returncode == 2 and "--force" in again.stderr
+    validated = run("validate", str(out))
+    assert validated.returncode == 1 and "non_torch" in validated.stdout
+
+
+def test_import_vllm_log_conflicting_option_is_an_error(tmp_path: Path):
+    proc = run("import", "vllm-log", str(VLLM_LOGS / "one_line_0_6_4_tp2.log"), "-o", str(tmp_path / "p.json"),
+               "--tp", "4")
+    assert proc.returncode == 2 and "tp" in proc.stderr.lower()
+
+
+def test_import_llmsizer_converts_original_formats(tmp_path: Path):
+    proc = run("import", "llmsizer", str(LEGACY / "v2_cuda_tp2.json"), str(LEGACY / "v3_rocm_1gpu.json"),
+               str(LEGACY / "broken_v2_many.json"), "--out-dir", str(tmp_path))
+    assert proc.returncode == 1  # one broken input
+    assert "ok    " in proc.stdout and "FAIL  " in proc.stdout
+    converted = pytest_llmsizer.load_profile(tmp_path / "v2_cuda_tp2.native.json")
+    assert converted.source.original_format == "llmsizer-v2.0"
+    assert converted.measurements.components.weights.provenance.value == "derived"
+
+
+def test_analyze_a_csv_record(tmp_path: Path):
+    record = tmp_path / "r.csv"
+    subprocess.run([sys.executable, "-m", "pytest", "profiles/", "-p", "no:cacheprovider", "-q",
+                    "--llmsizer-csv", str(record), "--llmsizer-no-gate"], cwd=REPO, capture_output=True, timeout=300,
+                   check=False)
+    for fmt in ("text", "markdown", "json"):
+        proc = run("analyze", str(record), "--format", fmt, "--detailed")
+        assert proc.returncode == 0, proc.stderr
+    data = json.loads(run("analyze", str(record), "--format", "json").stdout)
+    assert data["n_rows"] == 36 and data["n_known_failures"] == 28
+    bad = run("analyze", str(LEGACY / "v2_cuda_tp2.json"))
+    assert bad.returncode == 2

@@ -14,10 +14,13 @@ Design rules, each a lesson from the original LLM Sizer (see the project's desig
 
 from __future__ import annotations
 
+import math
+import types
 from enum import Enum
-from typing import Annotated, Any, Literal
+from functools import lru_cache
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 FORMAT_NAME = "llmsizer-profile"
 FORMAT_VERSION = 1
@@ -55,6 +58,76 @@ COMPONENT_NAMES: tuple[str, ...] = (
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_scalars(cls, value: Any, info: ValidationInfo) -> Any:
+        """Numbers must be JSON numbers and booleans JSON booleans.
+
+        pydantic's lax mode reads ``"123"`` as 123, ``true`` as 1 and ``"yes"`` as true, so a tool that quotes its
+        numbers, or writes a boolean for a count, would pass unnoticed although the JSON Schema says number. Done
+        here rather than with annotated types, which would change the generated schema.
+        """
+        kind = _scalar_kind(cls, info.field_name) if info.field_name else None
+        if kind is None or value is None:
+            return value
+        if kind == "list" and isinstance(value, list):
+            items = []
+            for i, item in enumerate(value):
+                try:
+                    items.append(_json_scalar(item, "int"))
+                except ValueError as e:
+                    raise ValueError(f"item [{i}]: {e}") from None
+            return items
+        return _json_scalar(value, kind)
+
+
+def _json_scalar(value: Any, kind: str) -> Any:
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {_json_type(value)}")
+        return value
+    if isinstance(value, (bool, str)):
+        hint = "; write the number without quotes" if isinstance(value, str) else ""
+        raise ValueError(f"expected a number, got {_json_type(value)}{hint}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite number, got {value!r}")
+        if kind == "int" and value.is_integer():
+            # JSON has one number type: 8.03e9 and 1e30 are the integers they denote, so that the range check
+            # reports 1e30 rather than an obscure conversion error.
+            return int(value)
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+@lru_cache(maxsize=None)
+def _scalar_kind(model: type[BaseModel], field: str) -> str | None:
+    """"int", "float", "bool" or "list" (of integers) for a field of that type, optional or not; else None."""
+    info = model.model_fields.get(field)
+    if info is None:
+        return None
+    annotation = info.annotation
+    options = get_args(annotation) if get_origin(annotation) in (Union, types.UnionType) else (annotation,)
+    for option in options:
+        if get_origin(option) is Annotated:
+            option = get_args(option)[0]
+        if option is bool:
+            return "bool"
+        if option in (int, float):
+            return option.__name__
+        if get_origin(option) is list:
+            (item,) = get_args(option)
+            if (get_args(item)[0] if get_origin(item) is Annotated else item) is int:
+                return "list"
+    return None
 
 
 class Component(_Strict):
@@ -189,8 +262,10 @@ class Profile(_Strict):
     @field_validator("format_version", mode="before")
     @classmethod
     def _known_version(cls, value: object) -> object:
-        if value != FORMAT_VERSION:
-            raise ValueError(f"unsupported format_version {value!r}; this reader knows version {FORMAT_VERSION}")
+        # ``true == 1`` in Python, and Literal[1] would accept it: a boolean is no version number.
+        if isinstance(value, bool) or value != FORMAT_VERSION:
+            shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}..."
+            raise ValueError(f"unsupported format_version {shown}; this reader knows version {FORMAT_VERSION}")
         return value
 
     @model_validator(mode="after")

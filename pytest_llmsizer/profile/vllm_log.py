@@ -301,6 +301,9 @@ def _rank_of(line: str) -> Rank:
                 parts = tuple(re.findall(r"_(DP|PP|TP|EP)\d+", name))
             if tp is not None or pp is not None or parts is not None:
                 return Rank(name, (dp, pp or 0, tp or 0), worker=True, name_parts=parts)
+            pp_tp = _PP_TP_RANK.search(line)
+            if pp_tp:
+                return Rank(pp_tp.group(0), (dp, int(pp_tp.group("pp") or 0), int(pp_tp.group("tp"))), worker=True)
             pid = re.search(r"pid=(\d+)", proc)
             return Rank(f"{name} pid={pid.group(1) if pid else '?'}", None, worker=True)
         if dp:
@@ -890,7 +893,8 @@ _OVERRIDABLE = (*(name for name in Engine.model_fields if name not in _NOT_OVERR
 
 
 def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    """The command-line option that supplies an engine setting (``llmsizer import vllm-log``)."""
+    return "--engine-version" if name == "version" else "--" + name.replace("_", "-")
 
 
 def _where(f: Fact | MemoryFact) -> str:
@@ -900,7 +904,7 @@ def _where(f: Fact | MemoryFact) -> str:
 def _vendor(gpu_name: str | None) -> str | None:
     if not gpu_name:
         return None
-    if re.search(r"NVIDIA|GeForce|Tesla|Quadro|\b[AHBL]\d{2,3}\b|\bGH200\b|\bRTX\b", gpu_name, re.IGNORECASE):
+    if re.search(r"NVIDIA|GeForce|Tesla|Quadro", gpu_name, re.IGNORECASE):
         return "nvidia"
     if re.search(r"\bAMD\b|Instinct|Radeon|\bMI\d{3}", gpu_name, re.IGNORECASE):
         return "amd"
@@ -934,6 +938,8 @@ def _merge(name: str, log: Fact | None, given: Any, flag: str | None = None) -> 
         return None if log is None else log.value
     if log is not None and name == "dtype" and log.value == "auto" and log.form != "engine-config":
         return given
+    if log is not None and name == "dtype" and given == "auto":
+        return log.value
     if log is not None and name == "quantization" and _quant_key(str(log.value)) == _quant_key(str(given)):
         return log.value
     if log is None or _same_setting(log, given):
@@ -956,12 +962,15 @@ def _parallel_size(
             "the log."
         )
         return 1
-    part = "TP" if name == "tensor_parallel_size" else "PP"
     workers = facts.worker_ranks
-    if workers and all(r.name_parts is not None and part not in r.name_parts for r in workers):
+    if name == "pipeline_parallel_size" and workers and all(
+        r.name_parts is not None and "PP" not in r.name_parts for r in workers
+    ):
+        # V1 names a worker "Worker[_DPd][_PPp][_TPt][_EPe]", adding a part only when that size is > 1. (TP is
+        # never inferred this way: it defaults to 1 only for a single-process log.)
         names = ", ".join(r.label for r in workers)
         notes.append(
-            f"{name} = 1: the log states no {name}, and its worker names ({names}) carry no {part} part, which "
+            f"{name} = 1: the log states no {name}, and its worker names ({names}) carry no PP part, which "
             f"vLLM adds only when {name} > 1."
         )
         return 1
