@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, skipped = [], Counter()
     for case in cases:
         row: dict[str, Any] = {"source": case.source, "id": case.record_id, "model": case.model,
-                               "split": split_of(case.record_id), "skipped": ""}
+                               "split": split_of(case.record_id), "skipped": "",
+                               "platform": "rocm" if "MI300" in str(case.settings.get("gpu")) else "cuda"}
         try:
             calc = run_case(case)
         except LlmsizerError as e:
@@ -98,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     for title, subset in (("all estimated records", estimated),
                           ("holdout half (not used by benchmarks/fit.py)", [r for r in estimated
                                                                             if r["split"] == "holdout"]),
-                          ("vme-dev only", [r for r in estimated if r["source"] == "vme-dev"])):
+                          ("vme-dev only", [r for r in estimated if r["source"] == "vme-dev"]),
+                          ("vme-dev, NVIDIA GPUs (H200, B200)", [r for r in estimated if r["source"] == "vme-dev"
+                                                                  and r["platform"] == "cuda"]),
+                          ("vme-dev, AMD MI300X", [r for r in estimated if r["source"] == "vme-dev"
+                                                   and r["platform"] == "rocm"])):
         print()
         print("\n".join(summarise(subset, f"{title}: {len(subset)} records")))
     if skipped:
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         for (source, reason), n in skipped.most_common():
             print(f"  {n:>3}  {source}: {reason}")
     args.csv.parent.mkdir(parents=True, exist_ok=True)
-    fields = ["source", "id", "model", "split", "skipped"] + [f"{c}_{k}" for c in COMPONENTS
+    fields = ["source", "id", "model", "split", "platform", "skipped"] + [f"{c}_{k}" for c in COMPONENTS
                                                                for k in ("measured", "calculated")]
     with args.csv.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")

@@ -20,7 +20,7 @@ import pytest
 from pytest_llmsizer.calculator.params import total_parameters
 from pytest_llmsizer.calculators import normalise_result
 from pytest_llmsizer.catalog.models import resolve_model
-from pytest_llmsizer.errors import LlmsizerError, ProfileError
+from pytest_llmsizer.errors import LlmsizerError, Problem, ProfileError
 from pytest_llmsizer.profile.load import load_profile
 from pytest_llmsizer.profile.model import Profile
 from pytest_llmsizer.report.records import accuracy_record
@@ -28,6 +28,12 @@ from pytest_llmsizer.state import STATE_KEY, PluginState
 from pytest_llmsizer.validation.advice import recommendations
 from pytest_llmsizer.validation.compare import compare, render_table
 from pytest_llmsizer.validation.integrity import check_profile
+
+
+def _internal(stage: str, e: Exception) -> str:
+    """The message of an unexpected exception. Users point the plugin at thousands of files from many tools: a bug
+    this project has not met yet must fail that one profile, with what happened, and let every other one run."""
+    return f"internal error while {stage} ({type(e).__name__}: {e}); please report it as a pytest-llmsizer bug"
 
 
 class LlmsizerFailure(Exception):
@@ -60,6 +66,8 @@ class ProfileFile(pytest.File):
             profile = load_profile(self.path)
         except ProfileError as e:
             error = e
+        except Exception as e:  # a reader bug must fail this file's items, not stop collection (see _internal)
+            error = ProfileError(str(self.path), [Problem("$", _internal("reading the profile", e))])
         known = state.tolerances.known_failure(profile, rel)
         for cls, name in ((AccuracyItem, "accuracy"), (IntegrityItem, "integrity")):
             item = cls.from_parent(self, name=name, profile=profile, load_error=error, relpath=rel)
@@ -120,9 +128,13 @@ class AccuracyItem(ProfileItem):
         except Exception as e:  # a plugged-in calculator's bug fails this profile, not the run
             self.record["error"] = f"{type(e).__name__}: {e}"
             raise LlmsizerFailure(f"calculator {state.calculator_name} raised {type(e).__name__}: {e}") from None
-        tolerances = state.tolerances.for_profile(profile, self.relpath)
-        outcome = compare(profile, result, tolerances, gate_derived=state.tolerances.gate_derived)
-        advice = recommendations(profile, outcome)
+        try:
+            tolerances = state.tolerances.for_profile(profile, self.relpath)
+            outcome = compare(profile, result, tolerances, gate_derived=state.tolerances.gate_derived)
+            advice = recommendations(profile, outcome)
+        except Exception as e:
+            self.record["error"] = f"{type(e).__name__}: {e}"
+            raise LlmsizerFailure(f"{self.relpath}: {_internal('comparing', e)}") from None
         params = result.inputs.get("num_parameters") if result.inputs else None
         self.record = accuracy_record(profile, self.relpath, outcome, calculator=state.calculator_name,
                                       recommendations=advice, calculated_params=params)
@@ -152,7 +164,10 @@ class IntegrityItem(ProfileItem):
                        "integrity_not_applicable": {}}
         profile = self._require_profile()
         params = profile.model.num_parameters or catalog_parameters(profile)
-        report = check_profile(profile, self.state.tolerances.integrity, num_parameters=params)
+        try:
+            report = check_profile(profile, self.state.tolerances.integrity, num_parameters=params)
+        except Exception as e:
+            raise LlmsizerFailure(f"{self.relpath}: {_internal('running the integrity checks', e)}") from None
         self.record.update({
             "integrity_findings": [
                 {"check": f.check, "severity": f.severity, "message": f.message, "values": dict(f.values)}

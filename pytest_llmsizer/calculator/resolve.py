@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from pydantic import ValidationError
+
 from pytest_llmsizer.calculator.request import EstimateRequest
+from pytest_llmsizer.catalog.arch import ModelArch
 from pytest_llmsizer.catalog.gpus import resolve_gpu
 from pytest_llmsizer.catalog.hf_config import arch_from_hf_config
 from pytest_llmsizer.catalog.models import resolve_model
-from pytest_llmsizer.errors import EstimateError
+from pytest_llmsizer.errors import CatalogError, EstimateError
 from pytest_llmsizer.profile.model import Profile
 
 
@@ -44,12 +47,32 @@ def _looks_amd(name: str) -> bool:
     return any(w in low for w in ("amd", "instinct", "radeon", "mi2", "mi3"))
 
 
+def _embedded_arch(config: dict[str, Any], model_id: str) -> ModelArch:
+    """The architecture of a config embedded in a profile (``model.config``).
+
+    Its content is whatever the profile's author wrote: wrong types, a zero interval or a broken layer pattern make
+    ``arch_from_hf_config`` raise KeyError, TypeError, ValueError, ZeroDivisionError or a ValidationError. Like a
+    config.json file (``catalog.models._from_config_file``), that is a ``CatalogError`` naming the field, not a crash.
+    """
+    try:
+        return arch_from_hf_config(config, model_id)
+    except CatalogError as e:
+        raise CatalogError(f"$.model.config: {e}") from None
+    except ValidationError as e:
+        first = e.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "$"
+        raise CatalogError(f"$.model.config: the architecture it describes is invalid: {where}: "
+                           f"{first['msg']}") from None
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as e:
+        raise CatalogError(f"$.model.config: cannot read the architecture ({type(e).__name__}: {e})") from None
+
+
 def request_from_profile(profile: Profile) -> EstimateRequest:
     """The calculator inputs a profile implies: same model, GPU, parallelism and engine settings."""
     eng = profile.engine
     quant_hint = profile.model.quantization.method if profile.model.quantization else None
     if profile.model.config is not None:
-        arch = arch_from_hf_config(profile.model.config, profile.model.id)
+        arch = _embedded_arch(profile.model.config, profile.model.id)
         assumptions: list[str] = ["architecture from the profile's embedded config"]
     else:
         resolved = resolve_model(profile.model.id, quantization=quant_hint)

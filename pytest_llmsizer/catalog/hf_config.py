@@ -47,12 +47,22 @@ def _first(cfg: Config, *keys: str, default: Any = None) -> Any:
     return default
 
 
-def _require_int(cfg: Config, model_id: str, *keys: str) -> int:
+MAX_DIMENSION = 2**31
+"""No real width, head count or vocabulary comes near 2^31 (frameworks store them as int32)."""
+MAX_LAYERS = 10_000
+"""Real models have at most a few hundred layers. The architecture holds one entry per layer, so an absurd count in a
+config embedded in a profile (``model.config``) must be refused before it allocates billions of entries."""
+
+
+def _require_int(cfg: Config, model_id: str, *keys: str, maximum: int = MAX_DIMENSION) -> int:
     value = _first(cfg, *keys)
     if value is None:
         raise CatalogError(f"{model_id}: config.json lacks {' / '.join(keys)}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value <= 0:
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not value.is_integer()) or value <= 0):  # is_integer: False for inf/nan
         raise CatalogError(f"{model_id}: config.json {keys[0]} must be a positive integer, got {value!r}")
+    if value > maximum:
+        raise CatalogError(f"{model_id}: config.json {keys[0]} is implausibly large (more than {maximum})")
     return int(value)
 
 
@@ -396,7 +406,7 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         raise CatalogError(f"{model_id}: Gemma-4 mixed global/local head sizes are not supported yet")
 
     hidden = _require_int(cfg, model_id, "hidden_size", "n_embd", "d_model")
-    num_layers = _require_int(cfg, model_id, "num_hidden_layers", "n_layer", "num_layers")
+    num_layers = _require_int(cfg, model_id, "num_hidden_layers", "n_layer", "num_layers", maximum=MAX_LAYERS)
     heads = _require_int(cfg, model_id, "num_attention_heads", "n_head", "num_heads")
     if cfg.get("multi_query") and "num_key_value_heads" not in cfg:
         kv_heads = 1  # Falcon-7B multi-query

@@ -9,7 +9,6 @@ from pydantic import ValidationError
 
 from pytest_llmsizer.errors import Problem
 
-
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,79}")
 MAX_KEY_CHARS = 60
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import types
 from enum import Enum
-from functools import lru_cache
+from functools import cache
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -108,7 +108,7 @@ def _json_type(value: Any) -> str:
     return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _scalar_kind(model: type[BaseModel], field: str) -> str | None:
     """"int", "float", "bool" or "list" (of integers) for a field of that type, optional or not; else None."""
     info = model.model_fields.get(field)
