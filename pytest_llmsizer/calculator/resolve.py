@@ -20,6 +20,17 @@ from pytest_llmsizer.errors import CatalogError, EstimateError
 from pytest_llmsizer.profile.model import Profile
 
 
+MEMORY_BASIS = {
+    "cuda_total_read": "the CUDA total read on that GPU (torch / deviceQuery)",
+    "runtime_gib_read": "the total vLLM or a PyTorch OOM message printed for that GPU",
+    "hip_total_from_rocm_smi": "the HIP total (equal to rocm-smi's VRAM total on AMD)",
+    "opencl_total_read": "an OpenCL total read on that GPU",
+    "smi_minus_sibling_reserve": "ASSUMED: nvidia-smi's total minus the driver reserve read on a sibling card "
+                                 "(no runtime total was found for this GPU); pass --gpu-memory-gib to override",
+}
+"""How each GPU catalog entry's runtime-visible memory was obtained, in words for the estimate's assumptions."""
+
+
 def gpu_memory(gpu: str | None, memory_bytes: int | None) -> tuple[int, str | None, str, list[str]]:
     """(bytes, GPU name, platform, assumptions) from a GPU name and/or an explicit memory size."""
     assumptions: list[str] = []
@@ -35,9 +46,8 @@ def gpu_memory(gpu: str | None, memory_bytes: int | None) -> tuple[int, str | No
         if spec is None:
             raise EstimateError("no GPU given: name a GPU (--gpu) or give its memory (--gpu-memory-gib)")
         memory_bytes = spec.memory_bytes
-        assumptions.append(
-            f"{spec.name}: {memory_bytes / 2**30:.2f} GiB visible to the runtime ({spec.memory_basis})"
-        )
+        basis = MEMORY_BASIS.get(spec.memory_basis, spec.memory_basis)
+        assumptions.append(f"{spec.name}: {memory_bytes / 2**30:.2f} GiB visible to the runtime, from {basis}")
     platform = spec.platform if spec is not None else ("rocm" if gpu and _looks_amd(gpu) else "cuda")
     return memory_bytes, (spec.name if spec else gpu), platform, assumptions
 
