@@ -13,12 +13,14 @@ the xdist controller, which writes the CSV / JSON records and evaluates the gate
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 import pytest
 
 from pytest_llmsizer.calculator.params import total_parameters
 from pytest_llmsizer.calculators import normalise_result
+from pytest_llmsizer.catalog.arch import ModelArch
 from pytest_llmsizer.catalog.models import resolve_model
 from pytest_llmsizer.errors import LlmsizerError, Problem, ProfileError
 from pytest_llmsizer.profile.load import load_profile
@@ -50,9 +52,21 @@ class DataQualityWarning(pytest.PytestWarning):
 def catalog_parameters(profile: Profile) -> int | None:
     """The logical parameter count of the profile's model from the catalog, when the model is known."""
     try:
-        return total_parameters(resolve_model(profile.model.id).arch)
+        return _total_parameters(resolve_model(profile.model.id).arch)
     except LlmsizerError:
         return None
+
+
+@lru_cache(maxsize=256)
+def _total_parameters(arch: ModelArch) -> int:
+    """``total_parameters`` once per architecture (a frozen, hashable model; equal architectures have equal counts):
+    it walks every layer, and a profile set holds many profiles of the same model."""
+    return total_parameters(arch)
+
+
+_MARKS = {name: getattr(pytest.mark, name) for name in ("llmsizer", "accuracy", "integrity")}
+"""Mark decorators shared by every item (they are immutable): two fewer objects per item for the garbage collector
+to walk, which shows with thousands of profiles."""
 
 
 class ProfileFile(pytest.File):
@@ -71,8 +85,8 @@ class ProfileFile(pytest.File):
         known = state.tolerances.known_failure(profile, rel)
         for cls, name in ((AccuracyItem, "accuracy"), (IntegrityItem, "integrity")):
             item = cls.from_parent(self, name=name, profile=profile, load_error=error, relpath=rel)
-            item.add_marker(pytest.mark.llmsizer)
-            item.add_marker(getattr(pytest.mark, name))
+            item.add_marker(_MARKS["llmsizer"])
+            item.add_marker(_MARKS[name])
             if profile is not None:
                 item.extra_keyword_matches.update(profile.keywords())
             if known is not None and name == "accuracy":

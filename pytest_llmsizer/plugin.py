@@ -11,6 +11,7 @@ the summary and the gate are the same serially and under xdist; only the control
 from __future__ import annotations
 
 import fnmatch
+import gc
 from collections.abc import Generator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -172,7 +173,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         record["known_failure"] = item.known_failure
         key = "llmsizer" if isinstance(item, AccuracyItem) else "llmsizer_integrity"
         setattr(report, key, record)
-        if isinstance(item, AccuracyItem) and item.config.pluginmanager.hasplugin("html"):
+        # extras only when pytest-html writes a report (--html): installed but unused, it would still ship every
+        # item's component table to the xdist controller for nothing
+        if isinstance(item, AccuracyItem) and item.config.getoption("htmlpath", None):
             from pytest_llmsizer.report.html import item_extras
 
             report.extras = [*getattr(report, "extras", []), *item_extras(record)]
@@ -196,6 +199,33 @@ class RunRecorder:
         self.config = config
         self.state = state
         self.active = not _is_worker(config)
+        self.froze_gc = False
+        # Registered while the plugins configure, before pytest's own unraisable-exception plugin registers its
+        # cleanup (which runs gc.collect() five times); cleanups run last-in first-out, so this one runs after it.
+        config.add_cleanup(self._thaw_gc)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Freeze the collected tree out of the garbage collector's sight (``gc.freeze``) in a session that runs
+        only profile items (serial, or on an xdist worker), until the session's cleanup.
+
+        With thousands of profiles the collected nodes, profiles and marks are hundreds of thousands of objects,
+        alive until the end, which every full collection walks again: during the run, and five times over in
+        pytest's final unraisable-exception sweep. Freezing them is the standard remedy for a large, long-lived
+        heap; it changes no result. Only when no test code of the user runs in the session (every item is a
+        profile item), and never over a freeze someone else made (``gc.get_freeze_count()``); the heap is thawed
+        in the cleanup, after pytest's sweep.
+        """
+        if self.froze_gc or not session.items or gc.get_freeze_count():
+            return
+        if all(isinstance(item, ProfileItem) for item in session.items):
+            gc.freeze()
+            self.froze_gc = True
+
+    def _thaw_gc(self) -> None:
+        if self.froze_gc:
+            self.froze_gc = False
+            gc.unfreeze()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.active or report.when != "call":

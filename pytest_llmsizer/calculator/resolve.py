@@ -19,7 +19,6 @@ from pytest_llmsizer.catalog.models import resolve_model
 from pytest_llmsizer.errors import CatalogError, EstimateError
 from pytest_llmsizer.profile.model import Profile
 
-
 MEMORY_BASIS = {
     "cuda_total_read": "the CUDA total read on that GPU (torch / deviceQuery)",
     "runtime_gib_read": "the total vLLM or a PyTorch OOM message printed for that GPU",

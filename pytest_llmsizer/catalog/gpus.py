@@ -341,6 +341,39 @@ def resolve_gpu(name: str) -> GpuSpec:
     """
     if not isinstance(name, str) or not name.strip():
         raise UnknownGpuError(str(name), [])
+    outcome = _resolve_cached(name)
+    if isinstance(outcome, GpuSpec):
+        return outcome
+    raise outcome.error(name)
+
+
+@dataclass(frozen=True)
+class _Unresolved:
+    """Why a name did not resolve, kept so that the error can be raised afresh on every call (an exception
+    instance raised twice would pile up tracebacks)."""
+
+    suggestions: tuple[str, ...]
+    reason: str | None  # None: plain UnknownGpuError; else the GpuNameError reason
+
+    def error(self, name: str) -> UnknownGpuError:
+        if self.reason is None:
+            return UnknownGpuError(name, list(self.suggestions))
+        return GpuNameError(name, list(self.suggestions), self.reason)
+
+
+@lru_cache(maxsize=1024)
+def _resolve_cached(name: str) -> GpuSpec | _Unresolved:
+    """``resolve_gpu`` as a pure function of the packaged catalog, computed once per name and process: specs are
+    frozen, and a failure (whose suggestions cost a difflib pass over every spelling) is kept as its parts."""
+    try:
+        return _resolve(name)
+    except GpuNameError as e:
+        return _Unresolved(tuple(e.suggestions), e.reason)
+    except UnknownGpuError as e:
+        return _Unresolved(tuple(e.suggestions), None)
+
+
+def _resolve(name: str) -> GpuSpec:
     index = _packaged_index()
     text = name.strip()
 

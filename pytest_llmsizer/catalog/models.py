@@ -391,10 +391,17 @@ def resolve_model(query: str, *, quantization: str | None = None) -> ResolvedMod
     if not query:
         raise UnknownModelError(query, [])
     path = _as_path(query)
-    if path is not None:
+    if path is not None:  # a file on disk may change: never cached
         arch, assumptions = _from_config_file(path)
         return _finish(arch, "config-file", query, list(assumptions), None, quantization)
+    return _resolve_in_catalog(query, quantization)
 
+
+@lru_cache(maxsize=4096)
+def _resolve_in_catalog(query: str, quantization: str | None) -> ResolvedModel:
+    """``resolve_model`` for a query that is not a local file: a pure function of the shipped catalog, so it is
+    computed once per (query, quantization) and process. The result is immutable (a frozen dataclass holding a
+    frozen ``ModelArch`` and a tuple of assumptions); errors are not cached, they are raised again each time."""
     catalog = load_model_catalog()
     index = _index()
     target, matched_by, assumptions = _match(query, index)
@@ -612,6 +619,13 @@ def _read_config_json(file: Path) -> dict[str, Any]:
 
 def suggest_model_ids(query: str, limit: int = 5) -> list[str]:
     """Up to ``limit`` known ids closest to ``query``, by the whole id and by the name after the org."""
+    return list(_suggest_model_ids(query, limit))
+
+
+@lru_cache(maxsize=1024)
+def _suggest_model_ids(query: str, limit: int) -> tuple[str, ...]:
+    """``suggest_model_ids``, computed once per query (difflib over every id is the costly part of an unknown
+    model, and a profile set names the same unknown model many times)."""
     catalog = load_model_catalog()
     ids = [*catalog.models, *catalog.unsupported]
     q_full, q_name = query.lower(), _name(query).lower()
@@ -621,4 +635,4 @@ def suggest_model_ids(query: str, limit: int = 5) -> list[str]:
         name = difflib.SequenceMatcher(None, q_name, _name(mid).lower()).ratio()
         scored.append((max(full, name), mid))
     scored.sort(key=lambda item: (-item[0], item[1]))
-    return [mid for score, mid in scored[:limit] if score >= 0.5]
+    return tuple(mid for score, mid in scored[:limit] if score >= 0.5)

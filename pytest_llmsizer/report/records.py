@@ -6,12 +6,16 @@ A record is a dict of plain builtins because it travels from xdist workers to th
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from pytest_llmsizer.profile.model import Profile
 from pytest_llmsizer.validation.bands import band
-from pytest_llmsizer.validation.compare import Outcome
+from pytest_llmsizer.validation.compare import Outcome, Row
+
+_ROW_FIELDS = tuple(f.name for f in fields(Row))
+"""A row's fields in declaration order. Every field is a scalar, so a plain dict of them equals
+``dataclasses.asdict(row)`` (which deep-copies recursively and costs several times more per row)."""
 
 PRIMARY_FALLBACK = ("weights", "kv_cache", "kv_cache_tokens")
 """The quantities that decide a profile's match quality when it holds no measured total (vLLM logs rarely do)."""
@@ -70,7 +74,7 @@ def accuracy_record(profile: Profile | None, relpath: str, outcome: Outcome | No
         record["model_params"] = calculated_params
     record.update({
         "calculator": calculator,
-        "rows": [asdict(r) for r in outcome.rows] if outcome else [],
+        "rows": [{name: getattr(r, name) for name in _ROW_FIELDS} for r in outcome.rows] if outcome else [],
         "assumptions": list(outcome.assumptions) if outcome else [],
         "primary_quantity": quantity,
         "primary_error_pct": pct,
