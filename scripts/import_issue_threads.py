@@ -37,6 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from pytest_llmsizer.catalog.gpus import vendor_from_name  # noqa: E402
 from pytest_llmsizer.profile.model import Profile  # noqa: E402
 from pytest_llmsizer.units import to_bytes  # noqa: E402
 
@@ -285,19 +286,6 @@ def quantization(raw: str | None) -> dict[str, Any] | None:
     return out
 
 
-def vendor(gpu_name: str | None) -> str | None:
-    """GPU vendor from its name, or None when the name does not say."""
-    if not gpu_name:
-        return None
-    if re.search(r"NVIDIA|GeForce|Tesla|Quadro", gpu_name, re.IGNORECASE):
-        return "nvidia"
-    if re.search(r"\bAMD\b|Instinct|Radeon|\bMI\d{3}", gpu_name, re.IGNORECASE):
-        return "amd"
-    if re.search(r"Intel|Gaudi|\bArc\b", gpu_name, re.IGNORECASE):
-        return "intel"
-    return None
-
-
 def _decimals(text: str) -> int:
     return len(text.split(".", 1)[1]) if "." in text else 0
 
@@ -377,7 +365,7 @@ def convert(record: dict[str, Any]) -> Profile:
         },
         "hardware": {
             "gpu_name": gpu_name,
-            "vendor": vendor(gpu_name),
+            "vendor": vendor_from_name(gpu_name),
             "gpu_count": gpu_count,
             "memory_per_gpu_bytes": None if total_gib is None else to_bytes(total_gib, "GiB"),
         },

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from pytest_llmsizer.calculator.request import EstimateRequest
 from pytest_llmsizer.catalog.arch import ModelArch
-from pytest_llmsizer.catalog.gpus import resolve_gpu
+from pytest_llmsizer.catalog.gpus import resolve_gpu, vendor_from_name
 from pytest_llmsizer.catalog.hf_config import arch_from_hf_config
 from pytest_llmsizer.catalog.models import resolve_model
 from pytest_llmsizer.errors import CatalogError, EstimateError
@@ -47,13 +47,8 @@ def gpu_memory(gpu: str | None, memory_bytes: int | None) -> tuple[int, str | No
         memory_bytes = spec.memory_bytes
         basis = MEMORY_BASIS.get(spec.memory_basis, spec.memory_basis)
         assumptions.append(f"{spec.name}: {memory_bytes / 2**30:.2f} GiB visible to the runtime, from {basis}")
-    platform = spec.platform if spec is not None else ("rocm" if gpu and _looks_amd(gpu) else "cuda")
+    platform = spec.platform if spec is not None else ("rocm" if vendor_from_name(gpu) == "amd" else "cuda")
     return memory_bytes, (spec.name if spec else gpu), platform, assumptions
-
-
-def _looks_amd(name: str) -> bool:
-    low = name.lower()
-    return any(w in low for w in ("amd", "instinct", "radeon", "mi2", "mi3"))
 
 
 def _embedded_arch(config: dict[str, Any], model_id: str) -> ModelArch:

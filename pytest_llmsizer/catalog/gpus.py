@@ -408,3 +408,17 @@ def _resolve(name: str) -> GpuSpec:
             "is ambiguous: name the variant (e.g. the memory size or SXM/PCIe); candidates",
         )
     raise UnknownGpuError(name, _suggest(base, index, ambiguous))
+
+
+def vendor_from_name(gpu_name: str | None) -> Literal["nvidia", "amd", "intel"] | None:
+    """GPU vendor from a name as tools print it ("NVIDIA H100", "AMD Instinct MI300X", "Tesla T4"), or None when the
+    name does not say. Used where a GPU is not in the catalog (a log's GPU, an unknown card)."""
+    if not gpu_name:
+        return None
+    if re.search(r"NVIDIA|GeForce|Tesla|Quadro", gpu_name, re.IGNORECASE):
+        return "nvidia"
+    if re.search(r"\bAMD\b|Instinct|Radeon|\bMI\d{3}", gpu_name, re.IGNORECASE):
+        return "amd"
+    if re.search(r"Intel|Gaudi|\bArc\b", gpu_name, re.IGNORECASE):
+        return "intel"
+    return None

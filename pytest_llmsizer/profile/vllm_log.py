@@ -40,6 +40,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pytest_llmsizer.catalog.gpus import vendor_from_name
 from pytest_llmsizer.errors import LlmsizerError, Problem, ProfileError
 from pytest_llmsizer.profile.errors_fmt import problems_from_validation
 from pytest_llmsizer.profile.model import Engine, Profile
@@ -901,18 +902,6 @@ def _where(f: Fact | MemoryFact) -> str:
     return f"line {f.line_number}: {f.text!r}"
 
 
-def _vendor(gpu_name: str | None) -> str | None:
-    if not gpu_name:
-        return None
-    if re.search(r"NVIDIA|GeForce|Tesla|Quadro", gpu_name, re.IGNORECASE):
-        return "nvidia"
-    if re.search(r"\bAMD\b|Instinct|Radeon|\bMI\d{3}", gpu_name, re.IGNORECASE):
-        return "amd"
-    if re.search(r"Intel|Gaudi|\bArc\b", gpu_name, re.IGNORECASE):
-        return "intel"
-    return None
-
-
 def _quant_key(method: str) -> str:
     """vLLM's kernel path names the same method as the flag: gptq_marlin ~ gptq, auto-round ~ auto_round."""
     key = method.strip().lower().replace("-", "_")
@@ -1197,7 +1186,7 @@ def profile_from_log(
         },
         "hardware": {
             "gpu_name": gpu,
-            "vendor": _vendor(gpu),
+            "vendor": vendor_from_name(gpu),
             "gpu_count": gpu_count,
             "memory_per_gpu_bytes": memory_bytes,
         },
