@@ -16,7 +16,8 @@ times, each in a fresh subprocess with ``time.perf_counter`` around it:
 
 It prints one table: the variant, its wall seconds, ms per item (the items of that variant: N for the baseline,
 2N for the plugin) and the ratio of its wall time to the baseline's. ``--profile`` also runs the serial variant under
-``python -m cProfile -o`` and prints the 25 entries with the highest cumulative time. Timings depend on the
+``python -m cProfile -o`` and prints the 25 entries with the highest cumulative time (then the top 20 of the
+package's own functions). Timings depend on the
 machine; it exits 0 whatever they are (it measures, it does not judge). ``--repeat R`` runs each variant R times and
 reports the fastest.
 """
@@ -252,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\ncProfile of the serial variant ({wall:.2f} s under the profiler; {last}):")
             stats = pstats.Stats(str(out), stream=sys.stdout)
             stats.strip_dirs().sort_stats("cumulative").print_stats(25)
+            print("the same profile, pytest_llmsizer's own functions only (top 20 cumulative):")
+            own = pstats.Stats(str(out), stream=sys.stdout)
+            own.sort_stats("cumulative").print_stats(r"pytest_llmsizer", 20)
         return 0
     finally:
         if not args.keep:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import gc
+import re
 from collections.abc import Generator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -195,30 +196,29 @@ class RunRecorder:
     records to their reports, which xdist forwards to the controller's ``pytest_runtest_logreport``).
     """
 
+    PROFILE_NODE_ID = re.compile(r"\.json::(accuracy|integrity)$")
+    """Node id of a profile item (``<path>.json::accuracy``), as an xdist controller sees it on reports."""
+
     def __init__(self, config: pytest.Config, state: PluginState) -> None:
         self.config = config
         self.state = state
         self.active = not _is_worker(config)
         self.froze_gc = False
+        self.profile_reports_only = True  # every report this process logged came from a profile item
         # Registered while the plugins configure, before pytest's own unraisable-exception plugin registers its
         # cleanup (which runs gc.collect() five times); cleanups run last-in first-out, so this one runs after it.
         config.add_cleanup(self._thaw_gc)
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Freeze the collected tree out of the garbage collector's sight (``gc.freeze``) in a session that runs
-        only profile items (serial, or on an xdist worker), until the session's cleanup.
+    # Garbage collection. With thousands of profiles a session holds hundreds of thousands of long-lived objects
+    # (collected nodes, profiles, marks; on an xdist controller, every test report), which every full collection
+    # walks again: during the run, and five times over in pytest's final unraisable-exception sweep. gc.freeze()
+    # takes them out of the collector's sight, the standard remedy for a large long-lived heap; it changes no
+    # result and frees nothing less (reference counting still frees). Only in sessions where no test code of the
+    # user runs (every item, or every report, is a profile's), never over a freeze made by someone else, and
+    # thawed in the session's cleanup, after pytest's sweep.
 
-        With thousands of profiles the collected nodes, profiles and marks are hundreds of thousands of objects,
-        alive until the end, which every full collection walks again: during the run, and five times over in
-        pytest's final unraisable-exception sweep. Freezing them is the standard remedy for a large, long-lived
-        heap; it changes no result. Only when no test code of the user runs in the session (every item is a
-        profile item), and never over a freeze someone else made (``gc.get_freeze_count()``); the heap is thawed
-        in the cleanup, after pytest's sweep.
-        """
-        if self.froze_gc or not session.items or gc.get_freeze_count():
-            return
-        if all(isinstance(item, ProfileItem) for item in session.items):
+    def _freeze_gc(self) -> None:
+        if not self.froze_gc and not gc.get_freeze_count():
             gc.freeze()
             self.froze_gc = True
 
@@ -227,7 +227,15 @@ class RunRecorder:
             self.froze_gc = False
             gc.unfreeze()
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # serial runs and xdist workers: freeze the collected tree (the objects the run creates are still swept)
+        if session.items and all(isinstance(item, ProfileItem) for item in session.items):
+            self._freeze_gc()
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.profile_reports_only and not self.PROFILE_NODE_ID.search(report.nodeid):
+            self.profile_reports_only = False
         if not self.active or report.when != "call":
             return
         for key in ("llmsizer", "llmsizer_integrity"):
@@ -248,6 +256,10 @@ class RunRecorder:
         # the gate is decided here, as pytest-cov does: by sessionfinish it is too late to count a failure
         result = yield
         state = self.state
+        xdist_controller = self.active and getattr(self.config.option, "dist", "no") != "no"
+        if xdist_controller and state.records and self.profile_reports_only and not self.config.option.collectonly:
+            # an xdist controller runs no test code: freeze the reports it gathered before the summary and the sweep
+            self._freeze_gc()
         if not self.active or self.config.option.collectonly or not state.records:
             return result
         state.metrics = compute_metrics(list(state.records.values()), state.tolerances.gate)

@@ -170,8 +170,14 @@ def stage_inventory(arch: ModelArch, layers: range, *, first: bool, last: bool, 
         c["norm"] += arch.hidden_size
         if not arch.tie_word_embeddings or not first:
             c["lm_head"] += rows * arch.hidden_size
+    # layers of the same (attention, MLP) kind hold the same parameters: price each kind once
+    kinds: dict[tuple[str, str], list[int]] = {}
     for i in layers:
-        c += layer_inventory(arch, i, sh)
+        kinds.setdefault((arch.layer_attention[i], arch.layer_mlp[i]), []).append(i)
+    for indices in kinds.values():
+        one = layer_inventory(arch, indices[0], sh)
+        for kind, params in one.items():
+            c[kind] += params * len(indices)
     return c
 
 
