@@ -153,10 +153,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def _claimed(state: PluginState, file_path: Path) -> bool:
     if file_path.suffix != ".json" or not fnmatch.fnmatch(file_path.name, state.profile_glob):
         return False
-    resolved = file_path.resolve()
-    if resolved in state.explicit_files:
-        return True
-    return any(resolved == p or resolved.is_relative_to(p) for p in state.profile_paths)
+    def inside(path: Path) -> bool:
+        return path in state.explicit_files or any(path == p or path.is_relative_to(p) for p in state.profile_paths)
+
+    # pytest hands over absolute paths; resolving symlinks (a filesystem call per file) only when that fails
+    return inside(file_path) or inside(file_path.resolve())
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

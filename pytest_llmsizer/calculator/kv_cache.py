@@ -90,17 +90,26 @@ def state_bytes_per_request(arch: ModelArch, kind: str, tp: int, model_dtype: st
 
 def layer_specs(arch: ModelArch, layers: range, tp: int, kv_dtype: str | None, model_dtype: str) -> list[LayerKv]:
     per_token = attention_bytes_per_token(arch, tp, kv_dtype, model_dtype)
+    by_kind: dict[str, LayerKv | None] = {}  # one spec object per layer kind: layers of a kind are identical
+
+    def spec(kind: str) -> LayerKv | None:
+        if kind == "full":
+            return LayerKv("mla" if arch.mla else "full", per_token)
+        if kind == "sliding":
+            return LayerKv("sliding", per_token, window=arch.sliding_window)
+        if kind == "chunked":
+            return LayerKv("chunked", per_token, window=arch.attention_chunk_size)
+        if kind in ("mamba", "linear"):
+            return LayerKv("state", 0.0, state_bytes=state_bytes_per_request(arch, kind, tp, model_dtype))
+        return None
+
     specs = []
     for i in layers:
         kind = arch.layer_attention[i]
-        if kind == "full":
-            specs.append(LayerKv("mla" if arch.mla else "full", per_token))
-        elif kind == "sliding":
-            specs.append(LayerKv("sliding", per_token, window=arch.sliding_window))
-        elif kind == "chunked":
-            specs.append(LayerKv("chunked", per_token, window=arch.attention_chunk_size))
-        elif kind in ("mamba", "linear"):
-            specs.append(LayerKv("state", 0.0, state_bytes=state_bytes_per_request(arch, kind, tp, model_dtype)))
+        if kind not in by_kind:
+            by_kind[kind] = spec(kind)
+        if (layer := by_kind[kind]) is not None:
+            specs.append(layer)
     return specs
 
 

@@ -8,6 +8,7 @@ K/V projections replicated when there are fewer KV heads than ranks; experts spl
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -181,8 +182,10 @@ def stage_inventory(arch: ModelArch, layers: range, *, first: bool, last: bool, 
     return c
 
 
+@functools.lru_cache(maxsize=1024)
 def total_parameters(arch: ModelArch) -> int:
-    """Logical parameter count of the whole model (no sharding, no padding, no MTP layers)."""
+    """Logical parameter count of the whole model (no sharding, no padding, no MTP layers). Cached: an architecture
+    is immutable, and the plugin asks once per profile."""
     sh = Sharding()
     c = stage_inventory(arch, range(arch.num_layers), first=True, last=True, sh=sh)
     pad = padded_vocab_per_rank(arch.vocab_size, 1) - arch.vocab_size
