@@ -80,7 +80,7 @@ def state_bytes_per_request(arch: ModelArch, kind: str, tp: int, model_dtype: st
         return int(conv + ssm)
     if kind == "linear" and arch.linear_attention is not None:
         la = arch.linear_attention
-        ssm_b = k.DTYPE_BYTES.get((arch.mamba.ssm_state_dtype if arch.mamba else None) or model_dtype, b)
+        ssm_b = k.DTYPE_BYTES.get(la.state_dtype or model_dtype, b)
         conv_dim = 2 * la.num_key_heads * la.key_head_dim + la.num_value_heads * la.value_head_dim
         conv = (la.conv_kernel - 1) * conv_dim / tp * b
         recurrent = la.num_value_heads / tp * la.key_head_dim * la.value_head_dim * ssm_b

@@ -58,6 +58,7 @@ class LinearAttentionSpec(_Frozen):
     num_value_heads: int = Field(gt=0)
     key_head_dim: int = Field(gt=0)
     value_head_dim: int = Field(gt=0)
+    state_dtype: str | None = Field(default=None, description="recurrent state dtype (mamba_ssm_dtype), e.g. float32")
 
 
 class MambaSpec(_Frozen):

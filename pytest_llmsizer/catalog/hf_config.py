@@ -243,6 +243,7 @@ def _linear_attention(cfg: Config) -> LinearAttentionSpec | None:
         num_value_heads=int(cfg["linear_num_value_heads"]),
         key_head_dim=int(cfg["linear_key_head_dim"]),
         value_head_dim=int(cfg["linear_value_head_dim"]),
+        state_dtype=_first(cfg, "mamba_ssm_dtype", "mamba_ssm_cache_dtype"),
     )
 
 
