@@ -75,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
             profile = load_profile(path)
             report = validate_loaded(profile, str(path), calculator=calculator, calculator_name=name,
                                      tolerances=tolerances)
-        except LlmsizerError as e:
+        except Exception as e:  # any failure is this profile's, never the batch's (a bug is still reported)
+            if not isinstance(e, LlmsizerError):
+                e = LlmsizerError(f"internal error ({type(e).__name__}: {e}); please report it with this profile")
             message = str(e).replace("\n", " ")
             entry = tolerances.known_failure(profile, str(path)) if profile is not None else None
             if entry is not None:
