@@ -31,7 +31,11 @@ def _run_schema(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="llmsizer", description="GPU memory for LLM inference: estimate and validate.")
+    parser = _Parser(
+        prog="llmsizer", description="GPU memory for LLM inference: estimate and validate.",
+        epilog="Exit codes: 0 success; 1 compared and outside tolerances, or problems found; 2 bad input (unknown "
+               "model or GPU, unreadable profile, invalid option, refusing to overwrite); 130 interrupted.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
