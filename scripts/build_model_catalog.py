@@ -83,6 +83,34 @@ _NANO_FP8_RECIPE = Quote(
 _NANO_ATTENTION_LAYERS = (5, 12, 19, 26, 33, 42)
 _NANO_MAMBA_NEXT_TO_ATTENTION = (4, 11, 18, 25, 32, 41)
 
+def _qwen35_fp8_dynamic(file: str) -> Supplement:
+    """The llm-compressor qwen3_5_moe FP8_DYNAMIC recipe the notes of the RedHatAI Qwen3.5 FP8-dynamic files quote."""
+    return Supplement(
+        keys={"quantization_config": {
+            "quant_method": "compressed-tensors",
+            "config_groups": {"group_0": {
+                "targets": ["Linear"],
+                "weights": {"num_bits": 8, "type": "float", "strategy": "channel", "dynamic": False,
+                            "symmetric": True},
+                "input_activations": {"num_bits": 8, "type": "float", "strategy": "token", "dynamic": True,
+                                      "symmetric": True},
+            }},
+            "ignore": ["re:.*lm_head", "re:visual.*", "re:model.visual.*", "re:.*mlp.gate$", "re:.*embed_tokens$",
+                       "re:.*shared_expert_gate$", "re:.*mlp\\.shared_expert$", "re:.*linear_attn.*"],
+        }},
+        why="FP8_DYNAMIC with vision tower, router, shared expert (and its gate) and all Gated-DeltaNet modules "
+        "bf16: the llm-compressor qwen3_5_moe.py recipe the source notes quote; that it is THIS repo's recipe is "
+        "likely but unverified (the notes say so); checked against vme-dev weights (34.43 GiB logged for the 35B)",
+        quotes=(
+            Quote(file, "uses QuantizationModifier(targets='Linear', scheme='FP8_DYNAMIC', ignore=['re:.*lm_head', "
+                        "'re:visual.*', 're:model.visual.*', 're:.*mlp.gate$', 're:.*embed_tokens$', "
+                        "'re:.*shared_expert_gate$', 're:.*mlp\\.shared_expert$', 're:.*linear_attn.*'])"),
+            Quote(file, "defines the llm-compressor preset FP8_DYNAMIC as weights {num_bits 8, type float, "
+                        "strategy channel, symmetric true, dynamic false}"),
+        ),
+    )
+
+
 SUPPLEMENTS: dict[str, Supplement] = {
     # --- truncated copies: keys cut off after ~2 kB, values stated in the file's own _notes ---------------
     "google/gemma-3-27b-it": Supplement(
@@ -216,6 +244,9 @@ SUPPLEMENTS: dict[str, Supplement] = {
                   "float, strategy token, symmetric true, dynamic true}"),
         ),
     ),
+    "RedHatAI/Qwen3.5-35B-A3B-FP8-dynamic": _qwen35_fp8_dynamic("RedHatAI--Qwen3.5-35B-A3B-FP8-dynamic.json"),
+    "RedHatAI/Qwen3.5-122B-A10B-FP8-dynamic": _qwen35_fp8_dynamic("RedHatAI--Qwen3.5-122B-A10B-FP8-dynamic.json"),
+    "RedHatAI/Qwen3.5-397B-A17B-FP8-dynamic": _qwen35_fp8_dynamic("RedHatAI--Qwen3.5-397B-A17B-FP8-dynamic.json"),
     "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8": Supplement(
         keys={"quantization_config": {"quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}}},
         why="ModelOpt FP8 with FP8 KV cache from the companion hf_quant_config.json",
