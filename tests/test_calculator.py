@@ -221,3 +221,17 @@ def test_engine_needs_workload_for_transformers():
     with pytest.raises(EstimateError, match="batch-size"):
         estimate(EstimateRequest(arch=arch("meta-llama/Llama-3.1-8B"), gpu_memory_bytes=80 * GiB,
                                  engine="transformers"))
+
+
+def test_gemma4_global_layers_keep_their_own_kv_size():
+    # sliding: 8 KV heads x (256 + 256) x 2 B = 8,192 B per layer; global: 2 x (512 + 512) x 2 B = 4,096 B
+    # (K and V both cached although values equal keys): 25 x 8,192 + 5 x 4,096 = 225,280 B per token
+    assert kv_per_token("google/gemma-4-26B-A4B") == 25 * 8_192 + 5 * 4_096
+    a = arch("google/gemma-4-26B-A4B")
+    specs = layer_specs(a, range(a.num_layers), 1, None, "bfloat16")
+    cap = kv_capacity(specs, 10 * GiB, block_size=16, max_model_len=32768, max_num_batched_tokens=8192)
+    # one page size for both groups: a global page holds 32 tokens (16 x 8,192 / 4,096), so a 32k request needs
+    # 1,024 global pages and ceil((1024 - 1 + 8192) / 16) + 1 = 577 sliding pages per sliding group
+    groups = cap.num_groups
+    assert groups == 6  # 25 sliding layers in groups of 5, plus the 5 global layers
+    assert cap.max_concurrency == pytest.approx(cap.num_blocks / (1024 + 5 * 577))

@@ -112,8 +112,6 @@ def test_unsupported_architectures_are_listed_with_a_reason() -> None:
     for model_id, word in [
         ("deepseek-ai/DeepSeek-V4-Pro", "DeepSeek-V4"),
         ("deepseek-ai/DeepSeek-V4-Flash", "DeepSeek-V4"),
-        ("google/gemma-4-31B-it", "Gemma-4"),
-        ("google/gemma-4-26B-A4B", "Gemma-4"),
     ]:
         assert word in unsupported[model_id]
 
@@ -341,8 +339,14 @@ def test_known_but_unsupported_model_says_why() -> None:
     with pytest.raises(CatalogError, match="not supported") as info:
         resolve_model("deepseek-ai/DeepSeek-V4-Pro")
     assert not isinstance(info.value, UnknownModelError)
-    with pytest.raises(CatalogError, match="Gemma-4"):
-        resolve_model("google/gemma-4-31b-it")
+
+def test_gemma4_global_layers() -> None:
+    # 26B-A4B: 25 sliding layers (8 KV heads x 256) and 5 global ones (2 KV heads x 512, values = keys),
+    # 128 experts of 704 plus a dense MLP of 2112 in every layer
+    a = arch("google/gemma-4-26B-A4B")
+    assert a.layer_attention.count("full") == 5 and a.layer_attention.count("sliding") == 25
+    assert (a.global_head_dim, a.global_kv_heads, a.global_k_eq_v) == (512, 2, True)
+    assert a.dense_mlp_with_moe and a.moe is not None and a.moe.expert_intermediate_size == 704
 
 
 def test_describe_quantization_reads_well() -> None:

@@ -53,9 +53,14 @@ class LayerKv:
     window: int | None = None
 
 
-def attention_bytes_per_token(arch: ModelArch, tp: int, kv_dtype: str | None, model_dtype: str) -> float:
-    """KV bytes per token for one attention layer on one rank."""
+def attention_bytes_per_token(arch: ModelArch, tp: int, kv_dtype: str | None, model_dtype: str, *,
+                              full: bool = False) -> float:
+    """KV bytes per token for one attention layer on one rank (``full``: a full-attention layer, which in Gemma-4
+    has its own head size and KV-head count; K and V are both cached even where values equal keys)."""
     b = kv_element_bytes(kv_dtype, model_dtype)
+    if full and arch.global_head_dim:
+        heads = kv_heads_per_rank(arch.global_kv_heads or arch.num_kv_heads, tp)
+        return heads * 2 * arch.global_head_dim * b
     if arch.mla is not None:
         if (kv_dtype or "").lower() in ("fp8_ds_mla",) or (arch.indexer is not None and b == 1):
             per = float(k.FP8_DS_MLA_BYTES_PER_TOKEN)
@@ -90,11 +95,12 @@ def state_bytes_per_request(arch: ModelArch, kind: str, tp: int, model_dtype: st
 
 def layer_specs(arch: ModelArch, layers: range, tp: int, kv_dtype: str | None, model_dtype: str) -> list[LayerKv]:
     per_token = attention_bytes_per_token(arch, tp, kv_dtype, model_dtype)
+    full_per_token = attention_bytes_per_token(arch, tp, kv_dtype, model_dtype, full=True)
     by_kind: dict[str, LayerKv | None] = {}  # one spec object per layer kind: layers of a kind are identical
 
     def spec(kind: str) -> LayerKv | None:
         if kind == "full":
-            return LayerKv("mla" if arch.mla else "full", per_token)
+            return LayerKv("mla" if arch.mla else "full", full_per_token)
         if kind == "sliding":
             return LayerKv("sliding", per_token, window=arch.sliding_window)
         if kind == "chunked":
@@ -127,6 +133,7 @@ class KvCapacity:
 
 
 def _request_pages(spec: LayerKv, max_model_len: int, block: int, batched_tokens: int) -> int:
+    # ``block``: tokens in one page of this layer kind
     """Pages one request of max_model_len needs in one layer (``max_memory_usage_bytes`` / page)."""
     if spec.kind in ("full", "mla"):
         return math.ceil(max_model_len / block)
@@ -166,8 +173,17 @@ def kv_capacity(specs: list[LayerKv], available_bytes: int, *, block_size: int, 
             groups += [key] * math.ceil(n / group_size)
     num_blocks = 0 if available_bytes <= 0 or page <= 0 else int(available_bytes // (page * group_size))
     by_key = {(s.kind, s.window): s for s in specs}
+
+    def tokens_per_page(spec: LayerKv) -> int:
+        # vLLM keeps one page size for every group: a layer kind with fewer bytes per token gets a larger block
+        # (unify_kv_cache_spec_page_size), e.g. Gemma-4's global layers hold twice the tokens per page
+        if spec.kind == "state" or not spec.bytes_per_token:
+            return block
+        return max(block, int(page // spec.bytes_per_token))
+
     pages_per_request = sum(
-        _request_pages(by_key[key], max_model_len, block, max_num_batched_tokens) for key in groups
+        _request_pages(by_key[key], max_model_len, tokens_per_page(by_key[key]), max_num_batched_tokens)
+        for key in groups
     )
     concurrency = num_blocks / pages_per_request if pages_per_request else None
     tokens = (num_blocks // len(groups)) * block if attention else 0

@@ -56,9 +56,18 @@ def pipeline_stages(num_layers: int, pp: int) -> list[range]:
     return out
 
 
-def _attention_layer(arch: ModelArch, tp: int) -> Counter:
+def _attention_layer(arch: ModelArch, tp: int, *, full: bool = False) -> Counter:
     h, d, dv = arch.hidden_size, arch.head_dim, arch.value_head_dim
     c: Counter = Counter()
+    if full and arch.global_head_dim:
+        # Gemma-4 global layers: their own head size and KV heads; with k_eq_v there is no v_proj at all
+        dg = arch.global_head_dim
+        q_heads = arch.num_attention_heads / tp
+        kv = kv_heads_per_rank(arch.global_kv_heads or arch.num_kv_heads, tp)
+        c["attention"] += h * q_heads * dg + h * kv * dg * (1 if arch.global_k_eq_v else 2) + q_heads * dg * h
+        if arch.qk_norm:
+            c["norm"] += 2 * dg
+        return c
     if arch.mla is not None:
         m = arch.mla
         heads = arch.num_attention_heads / tp
@@ -137,6 +146,8 @@ def _mlp_layer(arch: ModelArch, kind: str, sh: Sharding) -> Counter:
         if moe.expert_bias:
             c["bias"] += moe.num_experts * ((mats - 1) * moe.expert_intermediate_size + h) / ep_ranks
         c["router"] += h * moe.num_experts
+        if arch.dense_mlp_with_moe:
+            c += _mlp_layer(arch, "dense", sh)
         if moe.shared_intermediate_size:
             c["shared_expert"] += (3 if moe.gated else 2) * h * moe.shared_intermediate_size / tp
             if moe.shared_expert_gate:
@@ -149,7 +160,7 @@ def layer_inventory(arch: ModelArch, index: int, sh: Sharding) -> Counter:
     kind = arch.layer_attention[index]
     c: Counter = Counter()
     if kind in ("full", "sliding", "chunked"):
-        c += _attention_layer(arch, sh.tp)
+        c += _attention_layer(arch, sh.tp, full=kind == "full")
     elif kind == "linear":
         c += _linear_attention_layer(arch, sh.tp)
     elif kind == "mamba":

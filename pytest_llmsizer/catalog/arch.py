@@ -127,6 +127,15 @@ class ModelArch(_Frozen):
     max_position_embeddings: int | None = None
     rotary_dim: int | None = Field(default=None, description="dims rotated by RoPE; None = no rotary cache")
 
+    global_head_dim: int | None = Field(default=None, gt=0, description="head_dim of full-attention layers when it "
+                                        "differs from the sliding layers' (Gemma-4 global_head_dim)")
+    global_kv_heads: int | None = Field(default=None, gt=0, description="KV heads of full-attention layers when "
+                                        "they differ (Gemma-4 num_global_key_value_heads)")
+    global_k_eq_v: bool = Field(default=False, description="full-attention layers have no v_proj: values = keys "
+                                "(Gemma-4 attention_k_eq_v)")
+    dense_mlp_with_moe: bool = Field(default=False, description="MoE layers also run a dense MLP of "
+                                     "intermediate_size (Gemma-4 enable_moe_block)")
+
     layer_attention: tuple[AttentionKind, ...]
     layer_mlp: tuple[MlpKind, ...]
     sliding_window: int | None = None

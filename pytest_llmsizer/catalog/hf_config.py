@@ -403,8 +403,6 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
     model_type = str(cfg.get("model_type") or "unknown")
     if model_type == "deepseek_v4" or cfg.get("compress_ratios"):
         raise CatalogError(f"{model_id}: DeepSeek-V4 compressed attention is not supported yet")
-    if cfg.get("global_head_dim") or cfg.get("attention_k_eq_v"):
-        raise CatalogError(f"{model_id}: Gemma-4 mixed global/local head sizes are not supported yet")
 
     hidden = _require_int(cfg, model_id, "hidden_size", "n_embd", "d_model")
     num_layers = _require_int(cfg, model_id, "num_hidden_layers", "n_layer", "num_layers", maximum=MAX_LAYERS)
@@ -470,6 +468,10 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         attention_bias=bool(cfg.get("attention_bias") or cfg.get("add_qkv_bias") or cfg.get("enable_bias")
                             or model_type in QKV_BIAS_TYPES),
         attention_out_gate=bool(cfg.get("attn_output_gate", model_type == "qwen3_next")),
+        global_head_dim=int(cfg["global_head_dim"]) if cfg.get("global_head_dim") else None,
+        global_kv_heads=int(cfg["num_global_key_value_heads"]) if cfg.get("num_global_key_value_heads") else None,
+        global_k_eq_v=bool(cfg.get("attention_k_eq_v")),
+        dense_mlp_with_moe=bool(moe is not None and cfg.get("enable_moe_block") and cfg.get("intermediate_size")),
         qk_norm=model_type in QK_NORM_TYPES,
         max_position_embeddings=int(_first(cfg, "max_position_embeddings", "seq_length", "n_positions",
                                            default=0)) or None,
