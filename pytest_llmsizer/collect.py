@@ -192,9 +192,9 @@ class IntegrityItem(ProfileItem):
         })
         for finding in report.findings:
             if finding.severity == "warn":
-                self.warn(DataQualityWarning(f"{self.relpath}: {finding.check}: {finding.message}"))
+                self.warn(DataQualityWarning(f"{self.relpath}: {finding.message}"))  # the message names the check
         failed = [f for f in report.findings if f.severity == "fail"]
         if failed:
             lines = [f"{self.relpath}: {len(failed)} integrity check(s) failed"]
-            lines += [f"  - {f.check}: {f.message}" for f in failed]
+            lines += [f"  - {f.message}" for f in failed]
             raise LlmsizerFailure("\n".join(lines))

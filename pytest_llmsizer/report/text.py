@@ -70,7 +70,7 @@ def render_validation(report: ValidationReport) -> str:
          ("warnings" if report.integrity.findings else "passed")),
     ])
     for f in report.integrity.findings:
-        lines.append(f"  - {f.severity}: {f.check}: {f.message}")
+        lines.append(f"  - {f.severity}: {f.message}")
     if report.recommendations:
         lines += ["", "RECOMMENDATIONS"] + [f"  - {r}" for r in report.recommendations]
     if report.outcome.assumptions:
