@@ -83,21 +83,30 @@ _NANO_FP8_RECIPE = Quote(
 _NANO_ATTENTION_LAYERS = (5, 12, 19, 26, 33, 42)
 _NANO_MAMBA_NEXT_TO_ATTENTION = (4, 11, 18, 25, 32, 41)
 
+def _fp8_config(weight_strategy: str, activations: dict[str, Any], ignore: list[str]) -> dict[str, Any]:
+    """A compressed-tensors FP8 quantization_config (the llm-compressor presets the source notes quote)."""
+    return {"quantization_config": {
+        "quant_method": "compressed-tensors",
+        "config_groups": {"group_0": {
+            "targets": ["Linear"],
+            "weights": {"num_bits": 8, "type": "float", "strategy": weight_strategy, "dynamic": False,
+                        "symmetric": True},
+            "input_activations": {"num_bits": 8, "type": "float", "symmetric": True, **activations},
+        }},
+        "ignore": ignore,
+    }}
+
+
+_DYNAMIC_TOKEN = {"strategy": "token", "dynamic": True}
+"""FP8_DYNAMIC: per-channel weights, dynamic per-token activations."""
+
+
 def _qwen35_fp8_dynamic(file: str) -> Supplement:
     """The llm-compressor qwen3_5_moe FP8_DYNAMIC recipe the notes of the RedHatAI Qwen3.5 FP8-dynamic files quote."""
     return Supplement(
-        keys={"quantization_config": {
-            "quant_method": "compressed-tensors",
-            "config_groups": {"group_0": {
-                "targets": ["Linear"],
-                "weights": {"num_bits": 8, "type": "float", "strategy": "channel", "dynamic": False,
-                            "symmetric": True},
-                "input_activations": {"num_bits": 8, "type": "float", "strategy": "token", "dynamic": True,
-                                      "symmetric": True},
-            }},
-            "ignore": ["re:.*lm_head", "re:visual.*", "re:model.visual.*", "re:.*mlp.gate$", "re:.*embed_tokens$",
-                       "re:.*shared_expert_gate$", "re:.*mlp\\.shared_expert$", "re:.*linear_attn.*"],
-        }},
+        keys=_fp8_config("channel", _DYNAMIC_TOKEN,
+                         ["re:.*lm_head", "re:visual.*", "re:model.visual.*", "re:.*mlp.gate$", "re:.*embed_tokens$",
+                          "re:.*shared_expert_gate$", "re:.*mlp\\.shared_expert$", "re:.*linear_attn.*"]),
         why="FP8_DYNAMIC with vision tower, router, shared expert (and its gate) and all Gated-DeltaNet modules "
         "bf16: the llm-compressor qwen3_5_moe.py recipe the source notes quote; that it is THIS repo's recipe is "
         "likely but unverified (the notes say so); checked against vme-dev weights (34.43 GiB logged for the 35B)",
@@ -199,17 +208,7 @@ SUPPLEMENTS: dict[str, Supplement] = {
                       '"w_bit": 4, "version": "GEMM"}'),),
     ),
     "neuralmagic/Meta-Llama-3.1-8B-Instruct-FP8": Supplement(
-        keys={"quantization_config": {
-            "quant_method": "compressed-tensors",
-            "config_groups": {"group_0": {
-                "targets": ["Linear"],
-                "weights": {"num_bits": 8, "type": "float", "strategy": "tensor", "dynamic": False,
-                            "symmetric": True},
-                "input_activations": {"num_bits": 8, "type": "float", "strategy": "tensor", "dynamic": False,
-                                      "symmetric": True},
-            }},
-            "ignore": ["lm_head"],
-        }},
+        keys=_fp8_config("tensor", {"strategy": "tensor", "dynamic": False}, ["lm_head"]),
         why="FP8 per-tensor weights and static activations, lm_head bf16: the model card's llm-compressor "
         "recipe (config not read)",
         quotes=(Quote("neuralmagic--Meta-Llama-3.1-8B-Instruct-FP8.json",
@@ -218,19 +217,8 @@ SUPPLEMENTS: dict[str, Supplement] = {
                       'strategy tensor, dynamic false, symmetric true}, targets ["Linear"]'),),
     ),
     "RedHatAI/Qwen3-Coder-Next-FP8-dynamic": Supplement(
-        keys={"quantization_config": {
-            "quant_method": "compressed-tensors",
-            "config_groups": {"group_0": {
-                "targets": ["Linear"],
-                "weights": {"num_bits": 8, "type": "float", "strategy": "channel", "dynamic": False,
-                            "symmetric": True},
-                "input_activations": {"num_bits": 8, "type": "float", "strategy": "token", "dynamic": True,
-                                      "symmetric": True},
-            }},
-            "ignore": [
-                "re:.*lm_head", "re:.*mlp.gate$", "re:.*mlp.shared_expert_gate$", "re:.*linear_attn.*",
-            ],
-        }},
+        keys=_fp8_config("channel", _DYNAMIC_TOKEN,
+                         ["re:.*lm_head", "re:.*mlp.gate$", "re:.*mlp.shared_expert_gate$", "re:.*linear_attn.*"]),
         why="FP8_DYNAMIC (per-channel FP8 weights) with lm_head, router, shared-expert gate and all "
         "Gated-DeltaNet modules bf16: the model card's creation recipe (config not read)",
         quotes=(
