@@ -26,9 +26,7 @@ from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.profile.load import load_profile
 from pytest_llmsizer.report.csv_record import append_records, atomic_write_text
 from pytest_llmsizer.report.text import render_validation
-from pytest_llmsizer.validation.bands import ORDER
-
-GOOD_OR_BETTER = ("Excellent", "Good")
+from pytest_llmsizer.validation.bands import GOOD_OR_BETTER, ORDER
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

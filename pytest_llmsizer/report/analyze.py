@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.report.csv_record import GUIDE_COLUMNS
-from pytest_llmsizer.validation.bands import ORDER
+from pytest_llmsizer.validation.bands import GOOD_OR_BETTER, ORDER
 from pytest_llmsizer.validation.tolerances import GateConfig
 
 Format = Literal["text", "markdown", "json"]
@@ -51,7 +51,6 @@ MUCH_WORSE_GAP_PCT = 2.0
 FEW_PROFILES = 5
 
 SIZE_GROUPS = ("small (< 10B)", "medium (10-40B)", "large (> 40B)", "unknown size")
-GOOD_OR_BETTER = ("Excellent", "Good")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 BANDS: tuple[tuple[float, str], ...] = ((2.0, "Excellent"), (5.0, "Good"), (10.0, "Acceptable"), (20.0, "Fair"))
 POOR = "Poor"
 ORDER = ("Excellent", "Good", "Acceptable", "Fair", "Poor")
+GOOD_OR_BETTER = ("Excellent", "Good")
+"""The bands the original guide's success metric counts ("Good or better")."""
 
 
 def band(percent: float | None) -> str | None:

@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any
 
-from pytest_llmsizer.validation.bands import ORDER
+from pytest_llmsizer.validation.bands import GOOD_OR_BETTER, ORDER
 from pytest_llmsizer.validation.tolerances import GateConfig
-
-GOOD_OR_BETTER = ("Excellent", "Good")
 
 
 @dataclass(frozen=True)
