@@ -9,6 +9,8 @@ import os
 import shlex
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
@@ -18,6 +20,7 @@ from pytest_llmsizer.calculator.resolve import request_from_profile
 from pytest_llmsizer.calculator.result import CalculatorResult, normalise_result
 from pytest_llmsizer.errors import CalculatorError, LlmsizerError
 from pytest_llmsizer.profile.model import Profile
+from pytest_llmsizer.sanitize import clean
 
 PROTOCOL = "llmsizer-calculator/1"
 """The stdin/stdout JSON protocol of external calculator commands (see ``CommandCalculator``)."""
@@ -130,7 +133,8 @@ class CommandCalculator:
         name = f"calculator command {self.command!r}"
         if returncode != 0:
             how = f"was killed by signal {-returncode}" if returncode < 0 else f"exited with status {returncode}"
-            tail = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+            tail = [clean(line.strip(), _SHOWN_CHARS) for line in stderr.decode("utf-8", "replace").splitlines()
+                    if line.strip()]
             said = ": " + " | ".join(tail[-_STDERR_LINES:]) if tail else " (nothing on stderr)"
             raise CalculatorError(f"{name} {how}{said}")
         text = stdout.decode("utf-8", "replace").strip()
@@ -145,7 +149,7 @@ class CommandCalculator:
             raise CalculatorError(f"{name} printed a JSON {type(answer).__name__}; expected {_EXPECTED}; "
                                   f"got {_one_line(text)}")
         if "error" in answer and answer["error"] is not None:
-            raise CalculatorError(f"{name} declined: {answer['error']}")
+            raise CalculatorError(f"{name} declined: {clean(answer['error'], 2000)}")
         problems = self._check(answer)
         if problems:
             raise CalculatorError(f"{name} answered {'; '.join(problems)}; expected {_EXPECTED}; "
@@ -184,7 +188,12 @@ class CommandCalculator:
         except OSError as e:  # not executable, a directory, ...
             raise CalculatorError(f"calculator command {self.command!r} cannot start: {e.strerror or e}") from None
         try:
-            stdout, stderr = proc.communicate(payload, timeout=self.timeout_s)
+            stdout, stderr = capture_bounded(proc, payload, self.timeout_s)
+        except _StdoutOverflow:
+            self._kill(proc, posix)
+            raise CalculatorError(f"calculator command {self.command!r} printed more than "
+                                  f"{MAX_STDOUT_BYTES // 2**20} MiB on stdout (the cap; killed); expected one JSON "
+                                  "answer") from None
         except subprocess.TimeoutExpired:
             self._kill(proc, posix)
             raise CalculatorError(f"calculator command {self.command!r} timed out after {self.timeout_s:g} s "
@@ -204,6 +213,73 @@ class CommandCalculator:
         except (ProcessLookupError, PermissionError):
             pass
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.communicate(timeout=5)
+            proc.wait(timeout=5)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+
+
+MAX_STDOUT_BYTES = 16 * 2**20
+"""Most an external calculator may print on stdout (its answer is one small JSON object); beyond it the process is
+killed and the profile fails, naming the cap."""
+MAX_STDERR_BYTES = 64 * 2**10
+"""Only the last 64 KiB of an external calculator's stderr are kept (the message shows its last lines); the rest is
+read and discarded, so a chatty calculator neither blocks on a full pipe nor fills memory."""
+
+
+class _StdoutOverflow(Exception):
+    pass
+
+
+def capture_bounded(proc: subprocess.Popen[bytes], payload: bytes, timeout_s: float) -> tuple[bytes, bytes]:
+    """Feed ``payload`` to ``proc``'s stdin and collect its stdout (at most ``MAX_STDOUT_BYTES``, else
+    ``_StdoutOverflow``) and the tail of its stderr (``MAX_STDERR_BYTES``), within ``timeout_s`` seconds (else
+    ``subprocess.TimeoutExpired``). One thread per pipe, so no pipe can fill up and block the others."""
+    out = bytearray()
+    err = bytearray()
+    overflow = threading.Event()
+
+    def write() -> None:
+        assert proc.stdin is not None
+        with contextlib.suppress(OSError):  # a calculator that exits without reading its stdin
+            proc.stdin.write(payload)
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := proc.stdout.read1(65536):
+                out.extend(chunk)
+                if len(out) > MAX_STDOUT_BYTES:
+                    overflow.set()
+                    return
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := proc.stderr.read1(65536):
+                err.extend(chunk)
+                if len(err) > 2 * MAX_STDERR_BYTES:
+                    del err[: len(err) - MAX_STDERR_BYTES]
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (write, read_stdout, read_stderr)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout_s
+    reader = threads[1]
+    while reader.is_alive():
+        reader.join(min(0.05, max(0.0, deadline - time.monotonic())))
+        if overflow.is_set():
+            raise _StdoutOverflow
+        if time.monotonic() >= deadline and reader.is_alive():
+            raise subprocess.TimeoutExpired(proc.args, timeout_s)
+    if overflow.is_set():
+        raise _StdoutOverflow
+    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    for t in (threads[0], threads[2]):
+        t.join(max(0.0, deadline - time.monotonic()) + 1)
+    return bytes(out), bytes(err[-MAX_STDERR_BYTES:])
 
 

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pytest_llmsizer.errors import ConfigError
 from pytest_llmsizer.profile.errors_fmt import json_path
 from pytest_llmsizer.profile.model import Profile
+from pytest_llmsizer.safe_io import UnsafePathError, max_config_bytes, read_regular
+from pytest_llmsizer.safe_yaml import BoundedSafeLoader
 from pytest_llmsizer.units import GiB
 
 QUANTITIES = (
@@ -173,8 +175,9 @@ DEFAULT_TOLERANCES = Tolerances(
 )
 
 
-class _LineLoader(yaml.SafeLoader):
-    """Safe loader (no object-constructing tags) that remembers the line of every mapping key."""
+class _LineLoader(BoundedSafeLoader):
+    """Safe loader (no object-constructing tags; nesting and alias expansion bounded, see ``safe_yaml``) that
+    remembers the line of every mapping key."""
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -266,7 +269,9 @@ def load_tolerances(path: str | Path | None) -> Tolerances:
         return DEFAULT_TOLERANCES
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_regular(p, limit=max_config_bytes(), what="a tolerances file").decode("utf-8")
+    except UnsafePathError as e:
+        raise ConfigError(str(e)) from None
     except OSError as e:
         raise ConfigError(f"{p}: cannot read tolerances file: {e.strerror or e}") from None
     except UnicodeDecodeError:
