@@ -18,7 +18,7 @@ A tool that gates CI is run by many jobs at once, on shared disks, with paths th
   any line at ``max_line_chars``.
 
 Size caps default to the values below and can be changed with environment variables (MiB): ``LLMSIZER_MAX_PROFILE_MIB``,
-``LLMSIZER_MAX_LOG_MIB``, ``LLMSIZER_MAX_CONFIG_MIB``.
+``LLMSIZER_MAX_LOG_MIB``, ``LLMSIZER_MAX_RECORD_MIB``, ``LLMSIZER_MAX_CONFIG_MIB``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,12 @@ LOCK_TIMEOUT_S = 120.0
 class UnsafePathError(ConfigError):
     """A path cannot be used: a symlink, a device, a FIFO, a read-only or foreign file, or an input over its cap.
 
-    A ``ConfigError`` (the plugin turns it into a usage error, exit 4; the CLI into exit 2)."""
+    A ``ConfigError`` (the plugin turns it into a usage error, exit 4; the CLI into exit 2). ``reason`` is the
+    message without the leading path, for callers that name the file themselves."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
 
 
 def size_cap(env: str, default_mib: float) -> int:
@@ -59,9 +64,19 @@ def size_cap(env: str, default_mib: float) -> int:
     return int(default_mib * MiB)
 
 
+def max_profile_bytes() -> int:
+    """Largest profile read (default 64 MiB: profiles are small, and every xdist worker parses every one)."""
+    return size_cap("LLMSIZER_MAX_PROFILE_MIB", 64)
+
+
 def max_log_bytes() -> int:
     """Largest vLLM log ``import vllm-log`` reads (default 1024 MiB)."""
     return size_cap("LLMSIZER_MAX_LOG_MIB", 1024)
+
+
+def max_record_bytes() -> int:
+    """Largest CSV record ``analyze`` reads (default 1024 MiB)."""
+    return size_cap("LLMSIZER_MAX_RECORD_MIB", 1024)
 
 
 def max_config_bytes() -> int:
@@ -271,36 +286,37 @@ def _pread(fd: int, offset: int, n: int) -> bytes:
 # inputs
 
 
-def _open_regular(path: Path, *, what: str, limit: int) -> tuple[int, int]:
-    """(fd, size) of a regular file no larger than ``limit``; checked with stat before opening, then fstat."""
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        raise UnsafePathError(f"{path}: cannot read {what}: {e.strerror or e}") from None
+def _refuse_input(path: Path, reason: str) -> UnsafePathError:
+    return UnsafePathError(f"{path}: {reason}", reason)
+
+
+def _open_regular(path: Path, *, what: str, limit: int, setting: str | None) -> tuple[int, int]:
+    """(fd, size) of a regular file no larger than ``limit``; checked with stat before opening, then fstat.
+
+    ``what`` is a plural noun for messages ("profiles"); ``setting`` names what raises the cap."""
+    st = os.stat(path)  # FileNotFoundError and other OSErrors go to the caller, which words them for its input
     if not stat.S_ISREG(st.st_mode):
-        raise UnsafePathError(f"{path}: is {file_kind(st.st_mode)}; only regular files are read as {what}")
+        raise _refuse_input(path, f"is {file_kind(st.st_mode)}; only regular files are read as {what}")
     if st.st_size > limit:
-        raise UnsafePathError(f"{path}: file is {st.st_size / MiB:.1f} MiB; {what} is read up to "
-                              f"{limit / MiB:g} MiB")
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except OSError as e:
-        raise UnsafePathError(f"{path}: cannot read {what}: {e.strerror or e}") from None
+        hint = f" (raise it with {setting})" if setting else ""
+        raise _refuse_input(path, f"file is {st.st_size / MiB:.1f} MiB; {what} are expected to be under "
+                                  f"{limit / MiB:g} MiB{hint}")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):  # swapped between stat and open
         os.close(fd)
-        raise UnsafePathError(f"{path}: is {file_kind(st.st_mode)}; only regular files are read as {what}")
+        raise _refuse_input(path, f"is {file_kind(st.st_mode)}; only regular files are read as {what}")
     return fd, st.st_size
 
 
-def read_regular(path: Path, *, limit: int, what: str = "the file") -> bytes:
+def read_regular(path: Path, *, limit: int, what: str = "files", setting: str | None = None) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes (type and size checked before reading)."""
-    fd, _ = _open_regular(path, what=what, limit=limit)
+    fd, _ = _open_regular(path, what=what, limit=limit, setting=setting)
     with os.fdopen(fd, "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise UnsafePathError(f"{path}: grew past {limit / MiB:g} MiB while being read; {what} is read up to "
-                              f"{limit / MiB:g} MiB")
+        raise _refuse_input(path, f"grew past {limit / MiB:g} MiB while being read; {what} are expected to be "
+                                  f"under {limit / MiB:g} MiB")
     return data
 
 
@@ -312,9 +328,9 @@ class LineStats:
         self.bytes_read = 0
 
 
-def open_text_regular(path: Path, *, limit: int, what: str) -> IO[str]:
+def open_text_regular(path: Path, *, limit: int, what: str, setting: str | None = None) -> IO[str]:
     """A UTF-8 text stream (undecodable bytes replaced) over a regular file of at most ``limit`` bytes."""
-    fd, _ = _open_regular(path, what=what, limit=limit)
+    fd, _ = _open_regular(path, what=what, limit=limit, setting=setting)
     return open(fd, encoding="utf-8", errors="replace", newline="")
 
 

@@ -38,6 +38,9 @@ positive_int = checked(int, lambda v: v >= 1, "a positive integer")
 non_negative_int = checked(int, lambda v: v >= 0, "an integer >= 0")
 fraction = checked(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 positive_float = checked(float, lambda v: 0 < v < float("inf"), "a positive number")
+memory_gib = checked(float, lambda v: 0 < v <= 2**20, "a positive amount of memory, at most 1048576 (GiB or GB)")
+timeout_seconds = checked(float, lambda v: 0 < v <= 1e6, "a positive number of seconds, at most 1000000")
+mib = checked(lambda t: round(float(t) * 2**20), lambda v: 0 < v < 2**50, "a positive size in MiB")
 
 
 def _parse_parameter_count(text: str) -> float:
@@ -48,7 +51,8 @@ def _parse_parameter_count(text: str) -> float:
     return float(text)
 
 
-parameter_count = checked(_parse_parameter_count, lambda v: v >= 1, "a parameter count such as 8.03e9 or 8.03B")
+parameter_count = checked(_parse_parameter_count, lambda v: 1 <= v <= 1e15,
+                          "a parameter count such as 8.03e9 or 8.03B (at most 1e15)")
 
 
 def add_calculator_options(p: argparse.ArgumentParser) -> None:
@@ -59,7 +63,7 @@ def add_calculator_options(p: argparse.ArgumentParser) -> None:
                              "'module:attribute'")
     choice.add_argument("--calculator-cmd", metavar="COMMAND", default=None,
                         help="an external calculator speaking the JSON protocol on stdin/stdout (see README)")
-    group.add_argument("--calculator-timeout", type=positive_float, default=60.0, metavar="SECONDS",
+    group.add_argument("--calculator-timeout", type=timeout_seconds, default=60.0, metavar="SECONDS",
                        help="time limit per profile for --calculator-cmd (default 60)")
     group.add_argument("--tolerances", metavar="PATH", default=None,
                        help="tolerances YAML (default: ./tolerances.yaml if present, else built-in defaults)")

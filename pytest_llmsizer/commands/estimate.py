@@ -10,8 +10,8 @@ from pytest_llmsizer.calculator.resolve import request_from_options
 from pytest_llmsizer.commands.common import (
     EXIT_OK,
     fraction,
+    memory_gib,
     non_negative_int,
-    positive_float,
     positive_int,
 )
 from pytest_llmsizer.errors import LlmsizerError
@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL_OR_CONFIG", help="Hugging Face id, or a path to a config.json")
     p.add_argument("--gpu", metavar="NAME", help="GPU name as nvidia-smi/amd-smi print it, or a short name")
-    p.add_argument("--gpu-memory-gib", type=positive_float, metavar="X",
+    p.add_argument("--gpu-memory-gib", type=memory_gib, metavar="X",
                    help="memory per GPU visible to the runtime, GiB (overrides the catalog)")
     p.add_argument("--tp", type=positive_int, default=1, metavar="N", help="tensor parallel size")
     p.add_argument("--pp", type=positive_int, default=1, metavar="N", help="pipeline parallel size")

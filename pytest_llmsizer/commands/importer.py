@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from pathlib import Path
 
 from pytest_llmsizer.commands.common import (
@@ -14,13 +16,15 @@ from pytest_llmsizer.commands.common import (
     EXIT_OK,
     dump_json,
     fraction,
-    positive_float,
+    memory_gib,
+    mib,
     positive_int,
     write_new_file,
 )
 from pytest_llmsizer.errors import LlmsizerError, ProfileError
 from pytest_llmsizer.profile.load import detect_format, load_profile, read_json_file
 from pytest_llmsizer.profile.model import FORMAT_NAME, Profile
+from pytest_llmsizer.safe_io import MAX_LINE_CHARS, LineStats, iter_text_lines, max_log_bytes, open_text_regular
 
 
 def _profile_text(profile: Profile) -> str:
@@ -45,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     log.add_argument("--gpu", metavar="NAME", help="GPU name as nvidia-smi prints it")
     log.add_argument("--tp", type=positive_int, metavar="N")
     log.add_argument("--pp", type=positive_int, metavar="N")
-    log.add_argument("--gpu-memory-gib", type=positive_float, metavar="X", help="memory per GPU the runtime sees")
+    log.add_argument("--gpu-memory-gib", type=memory_gib, metavar="X", help="memory per GPU the runtime sees")
     log.add_argument("--engine-version", metavar="V")
     log.add_argument("--gpu-memory-utilization", type=fraction, metavar="U")
     log.add_argument("--max-model-len", type=positive_int, metavar="L")
@@ -56,6 +60,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     log.add_argument("--dtype", metavar="D")
     log.add_argument("--quantization", metavar="Q")
     log.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    log.add_argument("--max-log-mib", dest="max_log_bytes", type=mib, default=None, metavar="MIB",
+                     help="largest log read (default: LLMSIZER_MAX_LOG_MIB, else 1024 MiB); lines are cut at "
+                          f"{MAX_LINE_CHARS // 2**20} MiB")
     log.set_defaults(handler=run_vllm_log)
     old = kinds.add_parser(
         "llmsizer", help="original LLM Sizer profiler files (legacy torch/API, bench v1, v2.0, v3.0)",
@@ -71,26 +78,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_vllm_log(args: argparse.Namespace) -> int:
-    import sys
+    if args.max_log_bytes is None:
+        args.max_log_bytes = max_log_bytes()
 
     from pytest_llmsizer.profile.vllm_log import profile_from_log
 
+    stats = LineStats()
     if args.log == "-":
-        text, source = sys.stdin.read(), args.source or "standard input"
+        stream, source = sys.stdin, args.source or "standard input"
+        lines = iter_text_lines(stream, max_chars=args.max_log_bytes, source="standard input", stats=stats)
     else:
         path = Path(args.log)
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            stream = open_text_regular(path, limit=args.max_log_bytes, what="vLLM logs", setting="--max-log-mib")
         except OSError as e:
             raise LlmsizerError(f"{path}: cannot read the log: {e.strerror or e}") from None
         source = args.source or path.name
+        lines = iter_text_lines(stream, source=str(path), stats=stats)
     overrides = {name: getattr(args, name) for name in (
         "engine_version", "gpu_memory_utilization", "max_model_len", "max_num_seqs", "max_num_batched_tokens",
         "block_size", "kv_cache_dtype", "dtype", "quantization") if getattr(args, name) is not None}
     if "engine_version" in overrides:
         overrides["version"] = overrides.pop("engine_version")
-    profile = profile_from_log(text, source=source, model=args.model, gpu=args.gpu, tp=args.tp, pp=args.pp,
-                               gpu_memory_gib=args.gpu_memory_gib, **overrides)
+    with contextlib.ExitStack() as stack:
+        if stream is not sys.stdin:
+            stack.enter_context(stream)
+        profile = profile_from_log(lines, source=source, model=args.model, gpu=args.gpu, tp=args.tp, pp=args.pp,
+                                   gpu_memory_gib=args.gpu_memory_gib, **overrides)
+    if stats.cut_lines:
+        print(f"note: {stats.cut_lines} line(s) longer than {MAX_LINE_CHARS:,} characters were cut", file=sys.stderr)
     write_new_file(Path(args.output), _profile_text(profile), force=args.force)
     held = ", ".join(profile.measurements.components.present()) or "no memory component"
     print(f"wrote {args.output}: {profile.model.id}, {held}")

@@ -13,8 +13,8 @@ from pytest_llmsizer.commands.common import (
     EXIT_OK,
     add_calculator_options,
     calculator_from_args,
+    memory_gib,
     parameter_count,
-    positive_float,
     tolerances_from_args,
 )
 from pytest_llmsizer.profile.load import load_profile
@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "tolerances, 1 outside, 2 on bad input.",
     )
     p.add_argument("profile", metavar="PROFILE", help="a profile JSON file (native or original LLM Sizer format)")
-    p.add_argument("--calculator-total", type=positive_float, metavar="GB",
+    p.add_argument("--calculator-total", type=memory_gib, metavar="GB",
                    help="compare the profile's measured total with this calculated total (GB = 1e9 bytes)")
     p.add_argument("--record", metavar="CSV", help="append the result to a CSV record (the plugin's columns)")
     p.add_argument("--model-id", help="use this model id instead of the profile's")

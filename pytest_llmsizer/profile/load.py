@@ -21,9 +21,7 @@ from pytest_llmsizer.errors import Problem, ProfileError
 from pytest_llmsizer.profile import legacy
 from pytest_llmsizer.profile.errors_fmt import json_path, problems_from_validation, quote
 from pytest_llmsizer.profile.model import FORMAT_NAME, Profile
-
-MAX_PROFILE_BYTES = 64 * 2**20
-"""Profiles are small; anything bigger is not a profile (and would make every xdist worker parse it)."""
+from pytest_llmsizer.safe_io import UnsafePathError, max_profile_bytes, read_regular
 
 Reader = Callable[[dict[str, Any], str], Profile]
 
@@ -117,13 +115,9 @@ def read_json_file(path: Path) -> Any:
     """Read a file as UTF-8 JSON (a BOM is tolerated), with size and encoding checks."""
     file = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_PROFILE_BYTES:
-            raise ProfileError(
-                file, [Problem("$", f"file is {size / 2**20:.1f} MiB; profiles are expected to be under "
-                                    f"{MAX_PROFILE_BYTES / 2**20:.0f} MiB")]
-            )
-        raw = path.read_bytes()
+        raw = read_regular(path, limit=max_profile_bytes(), what="profiles", setting="LLMSIZER_MAX_PROFILE_MIB")
+    except UnsafePathError as e:
+        raise ProfileError(file, [Problem("$", e.reason)]) from None
     except OSError as e:
         raise ProfileError(file, [Problem("$", f"cannot read file: {e.strerror or e}")]) from None
     if not raw.strip():

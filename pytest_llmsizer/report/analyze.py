@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.report.csv_record import GUIDE_COLUMNS
+from pytest_llmsizer.safe_io import UnsafePathError, max_record_bytes, read_regular
 from pytest_llmsizer.validation.bands import GOOD_OR_BETTER, ORDER
 from pytest_llmsizer.validation.tolerances import GateConfig
 
@@ -89,13 +90,15 @@ def load_rows(path: str | Path) -> list[dict[str, str | None]]:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        text = read_regular(p, limit=max_record_bytes(), what="CSV records",
+                            setting="LLMSIZER_MAX_RECORD_MIB").decode("utf-8-sig")
+        text = text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as reading text mode did
     except FileNotFoundError:
         raise LlmsizerError(f"{p}: no such file (expected a CSV record written with --llmsizer-csv)") from None
-    except IsADirectoryError:
-        raise LlmsizerError(f"{p}: is a directory, not a CSV record") from None
     except UnicodeDecodeError:
         raise LlmsizerError(f"{p}: not a CSV record (the file is not UTF-8 text)") from None
+    except UnsafePathError as e:
+        raise LlmsizerError(str(e)) from None
     except OSError as e:
         raise LlmsizerError(f"{p}: cannot read the CSV record: {e.strerror or e}") from None
     if "\x00" in text:

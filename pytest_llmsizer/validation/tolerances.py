@@ -269,7 +269,8 @@ def load_tolerances(path: str | Path | None) -> Tolerances:
         return DEFAULT_TOLERANCES
     p = Path(path)
     try:
-        text = read_regular(p, limit=max_config_bytes(), what="a tolerances file").decode("utf-8")
+        text = read_regular(p, limit=max_config_bytes(), what="tolerances files",
+                            setting="LLMSIZER_MAX_CONFIG_MIB").decode("utf-8")
     except UnsafePathError as e:
         raise ConfigError(str(e)) from None
     except OSError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -166,7 +167,7 @@ def _component(name: str, facts: tuple[MemoryFact, ...], gpu_count: int, refs: _
 
 
 def profile_from_log(
-    text: str,
+    text: str | Iterable[str],
     *,
     source: str,
     model: str | None = None,

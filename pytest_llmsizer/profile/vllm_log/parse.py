@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -494,16 +494,45 @@ PATTERNS: tuple[tuple[re.Pattern[str], Handler], ...] = tuple(
 )
 
 
-def _lines(text: str) -> Iterator[_Line]:
-    for number, raw in enumerate(text.splitlines(), start=1):
-        raw = raw.rstrip()
-        clean = _ANSI.sub("", raw)
-        stripped = clean.strip()
-        if not stripped:
+_KEYWORDS = (
+    "GiB", "GB", "took", "take", "Memory profiling", "gpu_memory_utilization", "gpu-memory-utilization", "duration",
+    "blocks", "tokens", "concurrency", "max seq len", "Graph", "graph", "LLM engine", "args:", "server version",
+)
+"""Every line a pattern or a config handler can match holds one of these (a test checks this over every real log):
+lines without any are only looked at for their rank, which keeps a huge log, or one of random bytes, fast."""
+_KEYWORD = re.compile("|".join(re.escape(k) for k in _KEYWORDS))
+
+_RANK_MARKERS = ("pid=", "Worker", "EngineCore", "APIServer", "LLMRayActor", "TP Rank", "[rank")
+"""A line holding none of these belongs to the main process: ``_rank_of`` finds another rank only from a process
+prefix naming a pid or one of these processes, from ``TP Rank N``, or from ``[rankN]:``."""
+_RANK_MARKER = re.compile("|".join(re.escape(m) for m in _RANK_MARKERS))
+
+
+def _lines(text: str | Iterable[str], first_seen: dict[Rank, int]) -> Iterator[_Line]:
+    """Lines that may state a fact, numbered as ``str.splitlines`` numbers them; every non-blank, non-comment line's
+    rank is recorded in ``first_seen`` (in order of first appearance). ``text`` is the whole log, or an iterable of
+    its lines (a stream: ``safe_io.iter_text_lines``), each possibly holding several line breaks."""
+    chunks = (text,) if isinstance(text, str) else text
+    number = 0
+    for chunk in chunks:
+        pieces = chunk.splitlines()
+        if MAIN in first_seen and not _KEYWORD.search(chunk) and not _RANK_MARKER.search(chunk):
+            number += len(pieces)  # nothing to learn here: no fact, and only the main process's rank
             continue
-        if stripped.startswith("#") and not _BARE_BLOCKS_LINE.match(stripped):
-            continue
-        yield _Line(number, raw, clean, _rank_of(clean))
+        for raw in pieces:
+            number += 1
+            raw = raw.rstrip()
+            clean = _ANSI.sub("", raw) if "\x1b" in raw else raw
+            stripped = clean.strip()
+            if not stripped:
+                continue
+            if stripped.startswith("#") and not _BARE_BLOCKS_LINE.match(stripped):
+                continue
+            rank = _rank_of(clean) if _RANK_MARKER.search(clean) else MAIN
+            if rank not in first_seen:
+                first_seen[rank] = len(first_seen)
+            if _KEYWORD.search(clean):
+                yield _Line(number, raw, clean, rank)
 
 
 def printed_decimals(printed: str) -> int:
@@ -589,12 +618,13 @@ def _tokens_from_blocks(
                 derived=True, basis=basis)
 
 
-def parse_vllm_log(text: str) -> VllmLogFacts:
-    """Every fact a vLLM startup log states (see the module docstring for the formats)."""
+def parse_vllm_log(text: str | Iterable[str]) -> VllmLogFacts:
+    """Every fact a vLLM startup log states (see the module docstring for the formats).
+
+    ``text`` is the log, or an iterable of its lines (streamed: memory stays bounded by the longest line)."""
     c = _Collector()
     first_seen: dict[Rank, int] = {}
-    for line in _lines(text):
-        first_seen.setdefault(line.rank, len(first_seen))
+    for line in _lines(text, first_seen):
         if _config_lines(line, c):
             continue
         for pattern, handler in PATTERNS:
