@@ -12,6 +12,8 @@ the xdist controller, which writes the CSV / JSON records and evaluates the gate
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -26,6 +28,7 @@ from pytest_llmsizer.errors import LlmsizerError, Problem, ProfileError
 from pytest_llmsizer.profile.load import load_profile
 from pytest_llmsizer.profile.model import Profile
 from pytest_llmsizer.report.records import accuracy_record
+from pytest_llmsizer.sanitize import clean, clean_block, describe_exception, plain_data_problem
 from pytest_llmsizer.state import STATE_KEY, PluginState
 from pytest_llmsizer.validation.advice import recommendations
 from pytest_llmsizer.validation.compare import compare, render_table
@@ -35,7 +38,7 @@ from pytest_llmsizer.validation.integrity import check_profile
 def _internal(stage: str, e: Exception) -> str:
     """The message of an unexpected exception. Users point the plugin at thousands of files from many tools: a bug
     this project has not met yet must fail that one profile, with what happened, and let every other one run."""
-    return f"internal error while {stage} ({type(e).__name__}: {e}); please report it as a pytest-llmsizer bug"
+    return f"internal error while {stage} ({describe_exception(e)}); please report it as a pytest-llmsizer bug"
 
 
 class LlmsizerFailure(Exception):
@@ -119,7 +122,7 @@ class ProfileItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, LlmsizerFailure):
-            return str(excinfo.value)
+            return clean_block(str(excinfo.value))  # file names, ids and calculator text: no escapes, bounded
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int, str]:
@@ -140,18 +143,28 @@ class AccuracyItem(ProfileItem):
             self.record["error"] = str(e)
             raise LlmsizerFailure(f"cannot estimate {self.relpath}: {e}") from None
         except Exception as e:  # a plugged-in calculator's bug fails this profile, not the run
-            self.record["error"] = f"{type(e).__name__}: {e}"
-            raise LlmsizerFailure(f"calculator {state.calculator_name} raised {type(e).__name__}: {e}") from None
+            self.record["error"] = clean(describe_exception(e), 2000)
+            raise LlmsizerFailure(f"calculator {state.calculator_name} raised {describe_exception(e)}") from None
         try:
             tolerances = state.tolerances.for_profile(profile, self.relpath)
             outcome = compare(profile, result, tolerances, gate_derived=state.tolerances.gate_derived)
             advice = recommendations(profile, outcome)
         except Exception as e:
-            self.record["error"] = f"{type(e).__name__}: {e}"
+            self.record["error"] = clean(describe_exception(e), 2000)
             raise LlmsizerFailure(f"{self.relpath}: {_internal('comparing', e)}") from None
         params = result.inputs.get("num_parameters") if result.inputs else None
+        if isinstance(params, bool) or not isinstance(params, (int, float)) or not math.isfinite(params):
+            params = None  # a count only; a calculator's "6.7B" or an object is not one
+        else:
+            params = int(params)
         self.record = accuracy_record(profile, self.relpath, outcome, calculator=state.calculator_name,
                                       recommendations=advice, calculated_params=params)
+        problem = plain_data_problem(self.record, "record")
+        if problem:  # it could not travel to the xdist controller: fail this profile, not the whole run
+            self.record = accuracy_record(profile, self.relpath, None, calculator=state.calculator_name,
+                                          error=f"calculator result is not plain data: {problem}")
+            raise LlmsizerFailure(f"{self.relpath}: calculator {state.calculator_name} returned a result that "
+                                  f"cannot be recorded: {problem}")
         total = outcome.row("total")
         if total is not None and total.percent is not None:
             self.user_properties.append(("llmsizer_total_error_pct", round(total.percent, 3)))
@@ -191,8 +204,11 @@ class IntegrityItem(ProfileItem):
             "integrity_not_applicable": dict(report.not_applicable),
         })
         for finding in report.findings:
-            if finding.severity == "warn":
-                self.warn(DataQualityWarning(f"{self.relpath}: {finding.message}"))  # the message names the check
+            if finding.severity == "warn":  # the message names the check
+                # Line 0, not Node.warn's line 1: the warnings summary prints the warned line of the file, and the
+                # first line of a minified profile is all of it.
+                warnings.warn_explicit(DataQualityWarning(clean(f"{self.relpath}: {finding.message}", 2000)),
+                                       category=None, filename=str(self.path), lineno=0)
         failed = [f for f in report.findings if f.severity == "fail"]
         if failed:
             lines = [f"{self.relpath}: {len(failed)} integrity check(s) failed"]

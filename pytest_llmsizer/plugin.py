@@ -24,7 +24,9 @@ from pytest_llmsizer.collect import AccuracyItem, ProfileFile, ProfileItem
 from pytest_llmsizer.errors import CalculatorError, ConfigError
 from pytest_llmsizer.pluggable.loader import load_calculator
 from pytest_llmsizer.report.csv_record import append_records, check_appendable
-from pytest_llmsizer.report.summary import summary_lines, write_json_report
+from pytest_llmsizer.report.summary import REPORT_MARKER, summary_lines, write_json_report
+from pytest_llmsizer.safe_io import check_output
+from pytest_llmsizer.sanitize import clean
 from pytest_llmsizer.state import STATE_KEY, PluginState
 from pytest_llmsizer.validation.metrics import compute_metrics, gate_failure_line
 from pytest_llmsizer.validation.tolerances import load_tolerances
@@ -42,14 +44,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="external calculator program, run once per profile (JSON request on stdin, JSON answer "
                          "on stdout: protocol llmsizer-calculator/1); ini llmsizer_calculator_cmd")
     group.addoption("--llmsizer-calculator-timeout", metavar="SECONDS", default=None,
-                    help="seconds an external calculator may take per profile (default: ini "
-                         "llmsizer_calculator_timeout, else 60)")
+                    help="seconds a plugged-in calculator (a command, or a Python callable run in a thread) may "
+                         "take per profile (default: ini llmsizer_calculator_timeout, else 60)")
     group.addoption("--llmsizer-profiles", metavar="PATH", action="append", default=[],
                     help="directory (or file) of profiles to claim, in addition to ini llmsizer_profile_paths")
     group.addoption("--llmsizer-csv", metavar="PATH", default=None,
                     help="append one CSV row per profile (the guide's columns first); ini llmsizer_csv")
     group.addoption("--llmsizer-json", metavar="PATH", default=None,
-                    help="write every outcome and the aggregate metrics as JSON; ini llmsizer_json")
+                    help="write every outcome and the aggregate metrics as JSON; ini llmsizer_json. An existing file "
+                         "is replaced only if it is an llmsizer JSON report (or with --llmsizer-json-force)")
+    group.addoption("--llmsizer-json-force", action="store_true", default=False,
+                    help="let --llmsizer-json replace an existing regular file that is not an llmsizer report")
     group.addoption("--llmsizer-no-gate", action="store_true", default=False,
                     help="do not fail the run when aggregate accuracy misses the gate in tolerances.yaml")
     parser.addini("llmsizer_tolerances", "tolerances YAML file", type="string", default="")
@@ -108,23 +113,32 @@ def pytest_configure(config: pytest.Config) -> None:
         command = cmd_option or (None if spec_option else config.getini("llmsizer_calculator_cmd").strip())
         if command and not cmd_option and spec.strip() not in ("", "builtin"):
             raise CalculatorError("ini sets both llmsizer_calculator and llmsizer_calculator_cmd; keep one")
+        timeout_text = config.getoption("llmsizer_calculator_timeout") or \
+            config.getini("llmsizer_calculator_timeout") or "60"
+        try:
+            timeout_s = float(timeout_text)
+        except ValueError:
+            raise CalculatorError(f"calculator timeout {timeout_text!r} is not a number of seconds") from None
+        if not 0 < timeout_s <= 1e6:
+            raise CalculatorError(f"calculator timeout must be a positive number of seconds, not {timeout_s!r} "
+                                  "(at most 1000000)")
         if command:
             from pytest_llmsizer.pluggable.command import command_calculator
 
-            timeout_text = config.getoption("llmsizer_calculator_timeout") or \
-                config.getini("llmsizer_calculator_timeout") or "60"
-            try:
-                timeout_s = float(timeout_text)
-            except ValueError:
-                raise CalculatorError(f"calculator timeout {timeout_text!r} is not a number of seconds") from None
             calculator = command_calculator(command, timeout_s)
             spec = command
         else:
-            calculator = load_calculator(spec)
-        if csv_path is not None and not _is_worker(config):
-            check_appendable(csv_path)  # refuse early, before any test runs
+            from pytest_llmsizer.pluggable.runner import with_timeout
+
+            calculator = with_timeout(load_calculator(spec), timeout_s, spec)
+        if not _is_worker(config):  # refuse a bad output path early, before any test runs (exit 4)
+            if csv_path is not None:
+                check_appendable(csv_path)
+            if json_path is not None:
+                check_output(json_path, what="JSON report", force=config.getoption("llmsizer_json_force"),
+                             markers=(REPORT_MARKER,))
     except (ConfigError, CalculatorError) as e:
-        raise pytest.UsageError(str(e)) from None
+        raise pytest.UsageError(clean(str(e), 2000)) from None
     paths = [Path(p) for p in config.getini("llmsizer_profile_paths")] or [config.rootpath / "profiles"]
     paths += [Path(p).resolve() for p in config.getoption("llmsizer_profiles")]
     explicit = set()
@@ -133,7 +147,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if not candidate.is_absolute():
             candidate = Path(config.invocation_params.dir) / candidate
         if candidate.suffix == ".json":
-            explicit.add(candidate.resolve())
+            explicit.add(_resolved(candidate))
     config.stash[STATE_KEY] = PluginState(
         tolerances=tolerances, calculator=calculator, calculator_name=spec,
         tolerances_path=str(tolerances_path) if tolerances_path else None,
@@ -150,6 +164,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(HtmlHooks(lambda: config.stash[STATE_KEY]), "llmsizer-html")
 
 
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, or ``path`` itself where it cannot be resolved (a symlink loop: Python < 3.13 raises
+    RuntimeError, later versions OSError); pytest then reports the path as it does any unreadable one."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
+
+
 def _claimed(state: PluginState, file_path: Path) -> bool:
     if file_path.suffix != ".json" or not fnmatch.fnmatch(file_path.name, state.profile_glob):
         return False
@@ -157,13 +180,57 @@ def _claimed(state: PluginState, file_path: Path) -> bool:
         return path in state.explicit_files or any(path == p or path.is_relative_to(p) for p in state.profile_paths)
 
     # pytest hands over absolute paths; resolving symlinks (a filesystem call per file) only when that fails
-    return inside(file_path) or inside(file_path.resolve())
+    return inside(file_path) or inside(_resolved(file_path))
+
+
+_SEEN_KEY = pytest.StashKey[dict[Path, Path]]()
+"""Real (resolved) path -> the path it was first collected under, for profile files and directories."""
+
+
+def _seen(config: pytest.Config) -> dict[Path, Path]:
+    seen = config.stash.get(_SEEN_KEY, None)
+    if seen is None:
+        seen = config.stash[_SEEN_KEY] = {}
+    return seen
+
+
+def _under(state: PluginState, path: Path) -> bool:
+    return any(path == p or path.is_relative_to(p) for p in state.profile_paths)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Directory symlinks under the profile paths are walked once: one whose target is itself under a profile path
+    (``profiles/self -> .``, ``profiles/a -> b``) is skipped, since the target is walked under its real name; one
+    pointing elsewhere is walked the first time only (so a loop out there ends at once, not 40 levels down)."""
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or not _under(state, collection_path) or not collection_path.is_dir():
+        return None  # not ours: pytest's own rules apply to the user's other folders
+    real = _resolved(collection_path)
+    seen = _seen(config)
+    if collection_path.is_symlink() and _under(state, real):
+        return True
+    if real in seen and seen[real] != collection_path:
+        return True
+    seen[real] = collection_path
+    return None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     state = parent.config.stash.get(STATE_KEY, None)
     if state is None or not _claimed(state, file_path):
         return None
+    real = _resolved(file_path)
+    if real != file_path and file_path.is_symlink() and _under(state, real) and real.is_file() \
+            and real not in state.explicit_files:
+        return None  # a link to a profile that is collected under its own name
+    seen = _seen(parent.config)
+    if seen.setdefault(real, file_path) != file_path:
+        return None  # the same profile reached a second time (through a linked folder, given twice): once only
+    rel = file_path.relative_to(parent.config.rootpath) if file_path.is_relative_to(parent.config.rootpath) else None
+    if rel is not None and clean(rel.as_posix(), None) != rel.as_posix():
+        # a file name holding escape or control characters: the node id pytest prints shows them escaped
+        return ProfileFile.from_parent(parent, path=file_path, nodeid=clean(rel.as_posix(), None),
+                                       name=clean(file_path.name, None))
     return ProfileFile.from_parent(parent, path=file_path)
 
 
@@ -237,7 +304,12 @@ class RunRecorder:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.profile_reports_only and not self.PROFILE_NODE_ID.search(report.nodeid):
             self.profile_reports_only = False
-        if not self.active or report.when != "call":
+        if not self.active:
+            return
+        if report.failed and report.when in ("setup", "???") and self.PROFILE_NODE_ID.search(report.nodeid):
+            self._record_error(report)  # "???": xdist's report of a worker that crashed while running the item
+            return
+        if report.when != "call":
             return
         for key in ("llmsizer", "llmsizer_integrity"):
             data = getattr(report, key, None)
@@ -251,6 +323,21 @@ class RunRecorder:
             else:
                 record.update({k: v for k, v in data.items() if k.startswith("integrity_")})
                 record["integrity_verdict"] = _verdict(report)
+
+    def _record_error(self, report: pytest.TestReport) -> None:
+        """A profile item that produced no result (its worker crashed, its setup failed): its row says ``error``,
+        never an empty verdict, and the summary counts it."""
+        path, _, kind = report.nodeid.rpartition("::")
+        record = self.state.records.setdefault(path, {"profile_file": path})
+        reason = clean(getattr(report, "longreprtext", "") or str(report.longrepr), 500)
+        if kind == "accuracy":
+            record["node_id"] = report.nodeid
+            record["accuracy_verdict"] = "error"
+            record.setdefault("rows", [])
+            record["error"] = reason
+        else:
+            record["integrity_verdict"] = "error"
+            record.setdefault("integrity_findings", [])
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, Any, Any]:
@@ -285,13 +372,14 @@ class RunRecorder:
                 append_records(state.csv_path, list(state.records.values()), timestamp)
             if state.json_path is not None:
                 write_json_report(state.json_path, state.records, state.metrics, gate_enabled=state.gate_enabled,
-                                  gate_line=state.gate_line,
+                                  gate_line=state.gate_line, force=self.config.getoption("llmsizer_json_force"),
                                   meta={"generated": timestamp, "calculator": state.calculator_name,
                                         "tolerances": state.tolerances_path})
         except (ConfigError, OSError) as e:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
-                reporter.write_line(f"ERROR: llmsizer could not write its record: {e}", red=True, bold=True)
+                reporter.write_line(f"ERROR: llmsizer could not write its record: {clean(str(e), 2000)}", red=True,
+                                    bold=True)
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -301,13 +389,14 @@ class RunRecorder:
         terminalreporter.write_sep("=", "llmsizer accuracy")
         gate_line = state.gate_line if state.gate_enabled else None
         for line in summary_lines(state.records, state.metrics, gate_line, state.gate_enabled):
+            line = clean(line, 1000)  # profile paths, model ids: whatever the files hold
             if line.startswith("llmsizer accuracy gate failed"):
                 terminalreporter.write_line("FAIL " + line, red=True, bold=True)
             else:
                 terminalreporter.write_line(line)
         if state.csv_path is not None:
-            terminalreporter.write_line(f"CSV record: {state.csv_path}")
+            terminalreporter.write_line(f"CSV record: {clean(str(state.csv_path))}")
         if state.json_path is not None:
-            terminalreporter.write_line(f"JSON report: {state.json_path}")
+            terminalreporter.write_line(f"JSON report: {clean(str(state.json_path))}")
 
 

@@ -59,6 +59,18 @@ def clean_block(text: Any, *, line_limit: int = 2000, max_lines: int = 400) -> s
     return "\n".join(out)
 
 
+def clean_tree(value: Any, limit: int = 20_000) -> Any:
+    """A copy of JSON-like data whose strings (values and keys) went through ``clean`` (newlines kept): what a
+    report stores of user-supplied text."""
+    if isinstance(value, str):
+        return clean(value, limit, keep_newlines=True)
+    if isinstance(value, dict):
+        return {clean_tree(k, limit) if isinstance(k, str) else k: clean_tree(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_tree(v, limit) for v in value]
+    return value
+
+
 def safe_str(value: Any) -> str:
     """``str(value)``, even for an object whose ``__str__`` raises or returns a non-string."""
     if isinstance(value, str):

@@ -184,7 +184,8 @@ def test_a_crashed_worker_is_a_failed_item_and_the_run_is_recorded(project: pyte
     What is asserted: the previous record's bytes are kept as the file's prefix; the new rows form one complete,
     well-formed set (one row per profile, the right number of columns, no second header); every profile but the
     crashed one passed both checks; the crashed profile still has its row (its integrity check ran on a worker),
-    whose accuracy columns are empty: the crashed item produced no result, and its failure is in pytest's report.
+    whose accuracy verdict is ``error`` (never empty: issue 10) and whose accuracy columns are empty: the crashed
+    item produced no result; the terminal summary counts it.
     """
     files = make_profiles(project.path, N, crash=123)
     crashed = files[123]
@@ -204,7 +205,8 @@ def test_a_crashed_worker_is_a_failed_item_and_the_run_is_recorded(project: pyte
     rows = check_record(project.path / "rec.csv", files, runs=2)[N:]
     assert all(r["calculator"] == "crash_calc:calc" for r in rows if r["profile_file"] != crashed)
     verdicts = {r["profile_file"]: (r["accuracy_verdict"], r["integrity_verdict"]) for r in rows}
-    assert verdicts.pop(crashed) == ("", "passed")
+    assert verdicts.pop(crashed) == ("error", "passed")
     assert set(verdicts.values()) == {("passed", "passed")}
     crashed_row = next(r for r in rows if r["profile_file"] == crashed)
-    assert crashed_row["calculated_kv_tokens"] == "" and crashed_row["node_id"] == ""
+    assert crashed_row["calculated_kv_tokens"] == "" and crashed_row["node_id"] == f"{crashed}::accuracy"
+    assert f"{N} profiles; accuracy: {N - 1} passed, 1 error;" in result.stdout

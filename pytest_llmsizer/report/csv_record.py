@@ -1,22 +1,24 @@
 """The CSV record: the original guide's data-dictionary columns first, in their order, then ours.
 
 GB here means 1e9 bytes (the guide's ``_gb`` columns), percentages are relative to profiled, and a component a
-profile does not hold stays empty (never 0). The file is written once, atomically (temp file + rename), by the
-controller only; appending requires the existing header to match exactly, otherwise the old file is left untouched.
+profile does not hold stays empty (never 0). The file is written once per run, by the controller only: appended
+under an exclusive lock on the file (``safe_io.locked_append``), so concurrent runs keep every row exactly once;
+appending requires the existing header to match exactly, otherwise the old file is left untouched. Text cells are
+neutralised against spreadsheet formula injection (``sanitize.csv_cell``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pytest_llmsizer.errors import ConfigError
 from pytest_llmsizer.report.records import row_of
+from pytest_llmsizer.safe_io import atomic_replace, check_output, locked_append
+from pytest_llmsizer.sanitize import csv_cell
 from pytest_llmsizer.units import GB
 
 GUIDE_COLUMNS: tuple[str, ...] = (
@@ -79,6 +81,8 @@ def csv_row(record: dict[str, Any], timestamp: str) -> dict[str, str]:
 
     total = row_of(record, "total")
     params = record.get("model_params")
+    if isinstance(params, bool) or not isinstance(params, (int, float)):
+        params = None  # a calculator may have reported something else ("6.7B"); the column holds numbers only
     seq = record.get("seq_length")
     out = {
         "profile_file": record["profile_file"],
@@ -126,11 +130,12 @@ def csv_row(record: dict[str, Any], timestamp: str) -> dict[str, str]:
         "source": _num(record.get("source")),
         "timestamp": timestamp,
     })
-    return out
+    return {name: csv_cell(value) for name, value in out.items()}
 
 
 def read_header(path: Path) -> list[str] | None:
     """The first row of an existing CSV, or None when the file does not exist or is empty."""
+    check_output(path, what="CSV record", append=True)  # a FIFO or device would hang or mislead the read below
     try:
         with path.open(newline="", encoding="utf-8") as f:
             return next(csv.reader(f), None)
@@ -140,15 +145,19 @@ def read_header(path: Path) -> list[str] | None:
         raise ConfigError(f"{path}: cannot read the existing CSV record: {e}") from None
 
 
-def check_appendable(path: Path) -> None:
-    """Raise ConfigError unless ``path`` is absent, empty, or a CSV with exactly our header."""
-    header = read_header(path)
+def _check_header(path: Path, header: list[str] | None) -> None:
     if header is not None and tuple(header) != COLUMNS:
         raise ConfigError(
             f"{path}: existing CSV has a different header ({len(header)} columns, first {header[:3]}); "
             f"refusing to append {len(COLUMNS)}-column rows. Use a new file or move the old one away; "
             "the existing file was not changed"
         )
+
+
+def check_appendable(path: Path) -> None:
+    """Raise ConfigError unless ``path`` is absent, empty, or a regular CSV file with exactly our header (not a
+    symlink, device, FIFO or read-only file)."""
+    _check_header(path, read_header(path))
 
 
 def render(rows: Iterable[dict[str, str]], *, header: bool) -> str:
@@ -162,34 +171,26 @@ def render(rows: Iterable[dict[str, str]], *, header: bool) -> str:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600; give the file the mode an ordinary write would (or keep the old file's mode)
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (never a half-written file);
+    refuses a symlink, device, FIFO or directory (``safe_io.atomic_replace``)."""
+    atomic_replace(path, text)
 
 
 def append_records(path: Path, records: list[dict[str, Any]], timestamp: str) -> int:
-    """Append one row per record (sorted by profile file) to ``path`` atomically; returns rows written."""
-    check_appendable(path)
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    """Append one row per record (sorted by profile file) to ``path`` under an exclusive lock; returns rows written.
+
+    The header is checked and written (for a new or empty file) while the lock is held, so of two runs starting
+    a record at once exactly one writes the header."""
     rows = [csv_row(r, timestamp) for r in sorted(records, key=lambda r: r["profile_file"])]
-    if old and not old.endswith("\n"):
-        old += "\n"
-    atomic_write_text(path, old + render(rows, header=not old))
+
+    def build(head: bytes, size: int) -> str:
+        if size:
+            try:
+                header = next(csv.reader([head.decode("utf-8-sig")]), None)
+            except (UnicodeDecodeError, csv.Error) as e:
+                raise ConfigError(f"{path}: cannot read the existing CSV record: {e}") from None
+            _check_header(path, header)
+        return render(rows, header=not size)
+
+    locked_append(path, build, what="CSV record")
     return len(rows)

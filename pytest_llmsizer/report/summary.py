@@ -7,10 +7,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pytest_llmsizer.report.csv_record import atomic_write_text
+from pytest_llmsizer.safe_io import write_replacing
+from pytest_llmsizer.sanitize import clean_tree
 from pytest_llmsizer.validation.metrics import Metrics
 
-VERDICTS = ("passed", "failed", "xfailed", "xpassed")
+VERDICTS = ("passed", "failed", "error", "xfailed", "xpassed")
+"""``error``: the item produced no result (its xdist worker crashed, its setup failed)."""
+
+REPORT_MARKER = b'{\n  "format": "llmsizer-report/1"'
+"""The first bytes of every JSON report: a file that starts so may be replaced by the next run's report."""
 
 
 def summary_lines(records: dict[str, dict[str, Any]], metrics: Metrics, gate_line: str | None,
@@ -21,7 +26,8 @@ def summary_lines(records: dict[str, dict[str, Any]], metrics: Metrics, gate_lin
                  if any(f["severity"] == "warn" for f in r.get("integrity_findings") or []))
     lines = [
         f"{len(records)} profiles; accuracy: " + ", ".join(f"{accuracy[v]} {v}" for v in VERDICTS if accuracy[v])
-        + f"; integrity: {integrity['passed']} passed, {integrity['failed']} failed, {warned} with warnings",
+        + f"; integrity: {integrity['passed']} passed, {integrity['failed']} failed, "
+        + (f"{integrity['error']} error, " if integrity["error"] else "") + f"{warned} with warnings",
         "",
     ]
     width = max(len(r.name) for r in metrics.rows) if metrics.rows else 10
@@ -47,7 +53,9 @@ def summary_lines(records: dict[str, dict[str, Any]], metrics: Metrics, gate_lin
 
 
 def write_json_report(path: Path, records: dict[str, dict[str, Any]], metrics: Metrics, *, gate_enabled: bool,
-                      gate_line: str | None, meta: dict[str, Any]) -> None:
+                      gate_line: str | None, meta: dict[str, Any], force: bool = False) -> None:
+    """Write the report; an existing file is replaced only if it is one of our reports (``REPORT_MARKER``) or with
+    ``force``, and never through a symlink or onto a device (``safe_io.write_replacing``)."""
     doc = {
         "format": "llmsizer-report/1",
         **meta,
@@ -55,4 +63,5 @@ def write_json_report(path: Path, records: dict[str, dict[str, Any]], metrics: M
         "metrics": metrics.to_json(),
         "profiles": [records[k] for k in sorted(records)],
     }
-    atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
+    write_replacing(path, json.dumps(clean_tree(doc), indent=2, sort_keys=False, default=str) + "\n",
+                    what="JSON report", force=force, markers=(REPORT_MARKER,))
