@@ -16,6 +16,7 @@ from pytest_llmsizer import __version__
 from pytest_llmsizer.commands import analyze, batch, check, estimate, importer, validate
 from pytest_llmsizer.commands.common import EXIT_OK, EXIT_USAGE
 from pytest_llmsizer.errors import LlmsizerError
+from pytest_llmsizer.sanitize import SafeTextStream, clean
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,13 +53,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; everything it prints goes through ``SafeTextStream`` (no terminal escapes)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeTextStream(sys.stdout), SafeTextStream(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
     except LlmsizerError as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"llmsizer {args.command}: error: {message}", file=sys.stderr)
+        print(f"llmsizer {args.command}: error: {clean(message, 2000)}", file=sys.stderr)
+        return EXIT_USAGE
+    except OverflowError as e:  # a number beyond what the arithmetic can hold, from an input not checked above
+        print(f"llmsizer {args.command}: error: a number is out of range ({clean(str(e))})", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"llmsizer {args.command}: interrupted", file=sys.stderr)

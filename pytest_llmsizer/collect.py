@@ -77,6 +77,7 @@ class ProfileFile(pytest.File):
         state: PluginState = self.config.stash[STATE_KEY]
         root = self.config.rootpath
         rel = self.path.relative_to(root).as_posix() if self.path.is_relative_to(root) else self.path.as_posix()
+        rel = clean(rel, None)  # shown in headers and records: a file name's escape characters, escaped
         profile: Profile | None = None
         error: ProfileError | None = None
         try:

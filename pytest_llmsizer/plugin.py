@@ -136,7 +136,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 check_appendable(csv_path)
             if json_path is not None:
                 check_output(json_path, what="JSON report", force=config.getoption("llmsizer_json_force"),
-                             markers=(REPORT_MARKER,))
+                             markers=(REPORT_MARKER,), force_option="--llmsizer-json-force")
     except (ConfigError, CalculatorError) as e:
         raise pytest.UsageError(clean(str(e), 2000)) from None
     paths = [Path(p) for p in config.getini("llmsizer_profile_paths")] or [config.rootpath / "profiles"]

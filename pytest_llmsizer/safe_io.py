@@ -110,12 +110,13 @@ def file_kind(mode: int) -> str:
 
 
 def check_output(path: Path, *, what: str, append: bool = False, force: bool = False,
-                 markers: tuple[bytes, ...] = ()) -> None:
+                 markers: tuple[bytes, ...] = (), force_option: str = "--force") -> None:
     """Raise ``UnsafePathError`` unless ``path`` may be written.
 
     Refused always: a symbolic link, anything that is not a regular file, a read-only file, a missing or read-only
     parent directory. Refused unless ``append`` or ``force``: an existing non-empty file whose first bytes carry
-    none of ``markers`` (it is not a file this package wrote). ``what`` names the output in the message.
+    none of ``markers`` (it is not a file this package wrote). ``what`` names the output in the message,
+    ``force_option`` the option that overrides the refusal.
     """
     try:
         st = os.lstat(path)
@@ -133,8 +134,9 @@ def check_output(path: Path, *, what: str, append: bool = False, force: bool = F
         if not st.st_mode & 0o222 or not os.access(path, os.W_OK):
             raise UnsafePathError(f"{what} {path}: is read-only; refusing to replace it")
         if not append and not force and st.st_size and not _starts_with(path, markers):
-            raise UnsafePathError(f"{what} {path}: exists and was not written by llmsizer; refusing to overwrite "
-                                  "it (pass --force, or choose another path)")
+            why = f"exists and is not an llmsizer {what}" if markers else "exists"
+            raise UnsafePathError(f"{what} {path}: {why}; refusing to overwrite it (pass {force_option} to replace "
+                                  "it, or choose another path)")
     parent = _existing_parent(path)
     if not parent.is_dir():
         raise UnsafePathError(f"{what} {path}: {parent} is not a directory")
@@ -165,9 +167,9 @@ def _starts_with(path: Path, markers: tuple[bytes, ...]) -> bool:
 
 
 def write_replacing(path: Path, text: str, *, what: str = "output", force: bool = False,
-                    markers: tuple[bytes, ...] = ()) -> None:
+                    markers: tuple[bytes, ...] = (), force_option: str = "--force") -> None:
     """Write ``text`` to ``path`` atomically (temporary file + rename), after ``check_output``."""
-    check_output(path, what=what, force=force, markers=markers)
+    check_output(path, what=what, force=force, markers=markers, force_option=force_option)
     atomic_replace(path, text)
 
 

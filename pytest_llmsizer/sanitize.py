@@ -50,6 +50,22 @@ def clean(text: Any, limit: int | None = SHOWN_CHARS, *, keep_newlines: bool = F
     return text
 
 
+class SafeTextStream:
+    """A text stream that escapes control characters and drops terminal escape sequences on the way through
+    (newlines and tabs pass): the ``llmsizer`` command writes through it, so nothing a file or a calculator says
+    can drive the user's terminal."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(clean(text, None, keep_newlines=True))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def clean_block(text: Any, *, line_limit: int = 2000, max_lines: int = 400) -> str:
     """A multi-line message made safe: every line cleaned and shortened, at most ``max_lines`` lines."""
     lines = safe_str(text).split("\n")
@@ -100,7 +116,7 @@ def csv_cell(value: str) -> str:
     characters."""
     if not value:
         return value
-    if _NUMBER.fullmatch(value):
+    if len(value) <= 40 and _NUMBER.fullmatch(value):
         return value
     if value.startswith(_FORMULA_START):
         value = "'" + value

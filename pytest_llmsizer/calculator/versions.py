@@ -6,7 +6,8 @@ import re
 
 from pytest_llmsizer.calculator import coefficients as k
 
-_VERSION_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+_VERSION_RE = re.compile(r"(\d{1,9})\.(\d{1,9})(?:\.(\d{1,9}))?")
+r"""Bounded repeats: with ``\d+`` a long run of digits (a 1 MB "version") made the search quadratic (hours)."""
 
 
 def parse_vllm_version(text: str | None) -> tuple[int, int] | None:

@@ -20,13 +20,17 @@ from pytest_llmsizer.commands.common import (
     calculator_from_args,
     dump_json,
     tolerances_from_args,
+    write_new_file,
 )
 from pytest_llmsizer.commands.discover import profile_files
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.profile.load import load_profile
-from pytest_llmsizer.report.csv_record import append_records, atomic_write_text
+from pytest_llmsizer.report.csv_record import append_records
 from pytest_llmsizer.report.text import render_validation
 from pytest_llmsizer.validation.bands import GOOD_OR_BETTER, ORDER
+
+BATCH_MARKERS = (b"LLM sizer validation: ", b'{\n  "profile_file": ', b"llmsizer batch ")
+"""First bytes of the files batch writes (text report, JSON report, summary): those it may replace on a rerun."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-dir", default="results/validation-reports", metavar="DIR",
                    help="where the reports go (default results/validation-reports)")
     p.add_argument("--csv", metavar="CSV", help="also append every result to a CSV record")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing report files in --out-dir that this command did not write")
     add_calculator_options(p)
     p.set_defaults(handler=run)
 
@@ -61,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
     calculator, name = calculator_from_args(args)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+
+    def write(name: str, text: str) -> None:
+        write_new_file(out_dir / name, text, force=args.force, markers=BATCH_MARKERS, what="batch report")
+
     now = datetime.now(timezone.utc)
     lines, records, used = [], [], set()
     bands: Counter = Counter()
@@ -84,9 +94,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 errors += 1
                 lines.append(f"✗ {path} - ERROR: {message}")
-            atomic_write_text(out_dir / f"{stem}_validation.txt", f"{path}\nERROR: {e}\n")
-            atomic_write_text(out_dir / f"{stem}_validation.json", dump_json({"profile_file": str(path),
-                                                                               "error": str(e)}))
+            write(f"{stem}_validation.txt", f"LLM sizer validation: {path}\nERROR: {e}\n")
+            write(f"{stem}_validation.json", dump_json({"profile_file": str(path), "error": str(e)}))
             print(f"[{i}/{len(files)}] {path}: {'known failure' if entry else 'ERROR'}", file=sys.stderr)
             continue
         records.append(report.record)
@@ -104,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
         mark = "✓" if s.passed else ("~" if known_reason else "✗")
         suffix = f" [known failure: {known_reason}]" if (known_reason and not s.passed) else ""
         lines.append(f"{mark} {path} - {band} ({s.basis or '-'} {pct}){suffix}")
-        atomic_write_text(out_dir / f"{stem}_validation.txt", render_validation(report) + "\n")
-        atomic_write_text(out_dir / f"{stem}_validation.json", dump_json(report.to_json()))
+        write(f"{stem}_validation.txt", render_validation(report) + "\n")
+        write(f"{stem}_validation.json", dump_json(report.to_json()))
         print(f"[{i}/{len(files)}] {path}: {band}", file=sys.stderr)
     compared = sum(gated[b] for b in ORDER)
     success = 100 * sum(gated[b] for b in GOOD_OR_BETTER) / compared if compared else 0.0
@@ -123,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         f"Success rate (Good or better, known failures excluded): {success:.1f}% of {compared}",
     ]
     summary_path = out_dir / f"batch-summary-{now.strftime('%Y%m%d_%H%M%S')}.txt"
-    atomic_write_text(summary_path, "\n".join(summary) + "\n")
+    write(summary_path.name, "\n".join(summary) + "\n")
     if args.csv and records:
         append_records(Path(args.csv), records, now.isoformat(timespec="seconds"))
     print("\n".join(summary[-(len(ORDER) + 6):]))

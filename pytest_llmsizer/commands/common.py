@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmsizer.calculator.result import Calculator
-from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.pluggable.loader import load_calculator
-from pytest_llmsizer.report.csv_record import atomic_write_text
+from pytest_llmsizer.safe_io import write_replacing
 from pytest_llmsizer.validation.tolerances import Tolerances, load_tolerances
 
 EXIT_OK = 0
@@ -64,7 +63,8 @@ def add_calculator_options(p: argparse.ArgumentParser) -> None:
     choice.add_argument("--calculator-cmd", metavar="COMMAND", default=None,
                         help="an external calculator speaking the JSON protocol on stdin/stdout (see README)")
     group.add_argument("--calculator-timeout", type=timeout_seconds, default=60.0, metavar="SECONDS",
-                       help="time limit per profile for --calculator-cmd (default 60)")
+                       help="time limit per profile for --calculator-cmd, or for a Python --calculator (run in a "
+                            "thread; see README) (default 60)")
     group.add_argument("--tolerances", metavar="PATH", default=None,
                        help="tolerances YAML (default: ./tolerances.yaml if present, else built-in defaults)")
 
@@ -74,7 +74,10 @@ def calculator_from_args(args: argparse.Namespace) -> tuple[Calculator, str]:
         from pytest_llmsizer.pluggable.command import command_calculator
 
         return command_calculator(args.calculator_cmd, args.calculator_timeout), args.calculator_cmd
-    return load_calculator(args.calculator), args.calculator or "builtin"
+    from pytest_llmsizer.pluggable.runner import with_timeout
+
+    name = args.calculator or "builtin"
+    return with_timeout(load_calculator(args.calculator), args.calculator_timeout, name), name
 
 
 def tolerances_from_args(args: argparse.Namespace) -> Tolerances:
@@ -84,11 +87,12 @@ def tolerances_from_args(args: argparse.Namespace) -> Tolerances:
     return load_tolerances(default if default.is_file() else None)
 
 
-def write_new_file(path: Path, text: str, *, force: bool) -> None:
-    """Write ``path`` atomically; refuse to replace an existing file unless ``force`` (never lose user data)."""
-    if path.exists() and not force:
-        raise LlmsizerError(f"{path} exists; pass --force to overwrite it")
-    atomic_write_text(path, text)
+def write_new_file(path: Path, text: str, *, force: bool, markers: tuple[bytes, ...] = (),
+                   what: str = "output") -> None:
+    """Write ``path`` atomically; refuse to replace an existing file unless ``force`` or it starts with one of
+    ``markers`` (a report this command wrote), and never write through a symlink or onto a device, FIFO or read-only
+    file, even with ``force`` (``safe_io.write_replacing``): never lose user data."""
+    write_replacing(path, text, what=what, force=force, markers=markers)
 
 
 def dump_json(data: Any) -> str:

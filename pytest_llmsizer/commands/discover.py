@@ -9,14 +9,28 @@ from pytest_llmsizer.errors import LlmsizerError
 
 
 def profile_files(paths: Iterable[str]) -> list[Path]:
-    """Every ``*.json`` under the given directories (recursively, sorted) plus the files given directly."""
+    """Every ``*.json`` under the given directories (recursively, sorted; symlinked folders are not followed, so a
+    loop cannot recur) plus the files given directly; a file reached twice (named twice, or through a symlink) is
+    listed once, under the first name it was reached by."""
     found: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            real = path
+        if real not in seen:
+            seen.add(real)
+            found.append(path)
+
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*.json") if p.is_file())
-        elif path.exists():
-            found.append(path)
+            for p in sorted(p for p in path.rglob("*.json") if p.is_file()):
+                add(p)
+        elif path.exists() or path.is_symlink():
+            add(path)
         else:
             raise LlmsizerError(f"{path}: no such file or directory")
     return found

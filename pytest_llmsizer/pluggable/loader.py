@@ -20,6 +20,7 @@ from pytest_llmsizer.calculator.resolve import request_from_profile
 from pytest_llmsizer.calculator.result import Calculator
 from pytest_llmsizer.errors import CalculatorError
 from pytest_llmsizer.profile.model import Profile
+from pytest_llmsizer.sanitize import describe_exception
 
 ENTRY_POINT_GROUP = "pytest_llmsizer.calculators"
 """Entry-point group of named calculators: ``NAME = "module:calculator_callable"``."""
@@ -79,6 +80,9 @@ def load_calculator(spec: str | None) -> Calculator:
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise CalculatorError(f"calculator {spec!r}: cannot import {module_name!r}: {e}") from None
+    except Exception as e:  # a syntax error in it, or an exception while it runs: a usage error, said in one line
+        raise CalculatorError(f"calculator {spec!r}: importing {module_name!r} failed: "
+                              f"{describe_exception(e)}") from None
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):

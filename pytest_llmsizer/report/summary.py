@@ -64,4 +64,4 @@ def write_json_report(path: Path, records: dict[str, dict[str, Any]], metrics: M
         "profiles": [records[k] for k in sorted(records)],
     }
     write_replacing(path, json.dumps(clean_tree(doc), indent=2, sort_keys=False, default=str) + "\n",
-                    what="JSON report", force=force, markers=(REPORT_MARKER,))
+                    what="JSON report", force=force, markers=(REPORT_MARKER,), force_option="--llmsizer-json-force")
