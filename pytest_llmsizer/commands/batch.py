@@ -27,6 +27,7 @@ from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.profile.load import load_profile
 from pytest_llmsizer.report.csv_record import append_records
 from pytest_llmsizer.report.text import render_validation
+from pytest_llmsizer.sanitize import clean_block, clean_tree
 from pytest_llmsizer.validation.bands import GOOD_OR_BETTER, ORDER
 
 BATCH_MARKERS = (b"LLM sizer validation: ", b'{\n  "profile_file": ', b"llmsizer batch ")
@@ -113,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
         mark = "✓" if s.passed else ("~" if known_reason else "✗")
         suffix = f" [known failure: {known_reason}]" if (known_reason and not s.passed) else ""
         lines.append(f"{mark} {path} - {band} ({s.basis or '-'} {pct}){suffix}")
-        write(f"{stem}_validation.txt", render_validation(report) + "\n")
-        write(f"{stem}_validation.json", dump_json(report.to_json()))
+        write(f"{stem}_validation.txt", clean_block(render_validation(report)) + "\n")
+        write(f"{stem}_validation.json", dump_json(clean_tree(report.to_json())))
         print(f"[{i}/{len(files)}] {path}: {band}", file=sys.stderr)
     compared = sum(gated[b] for b in ORDER)
     success = 100 * sum(gated[b] for b in GOOD_OR_BETTER) / compared if compared else 0.0

@@ -20,6 +20,7 @@ from pytest_llmsizer.commands.common import (
 from pytest_llmsizer.profile.load import load_profile
 from pytest_llmsizer.report.csv_record import append_records
 from pytest_llmsizer.report.text import render_validation
+from pytest_llmsizer.sanitize import clean_block, clean_tree
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -56,5 +57,7 @@ def run(args: argparse.Namespace) -> int:
                              calculator_total_gb=args.calculator_total, tolerances=tolerances)
     if args.record:
         append_records(Path(args.record), [report.record], datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    print(json.dumps(report.to_json(), indent=2, default=str) if args.json else render_validation(report))
+    # user-supplied strings (ids, versions, notes) shortened and without control characters, in both forms
+    print(json.dumps(clean_tree(report.to_json()), indent=2, default=str) if args.json
+          else clean_block(render_validation(report)))
     return EXIT_OK if report.summary.passed else EXIT_FAILED
