@@ -69,6 +69,11 @@ GPU_NAMES: dict[str, str] = {
 """Raw gpu_name -> hardware.gpu_name, for names carrying a note that is not part of the device name. A cleaned name's
 raw form is recorded in source.notes."""
 
+KV_CACHE_DTYPES: dict[str, str] = {
+    # The ROCm blog's run without --kv-cache-dtype: vLLM's setting is "auto"; "(fp16/bf16)" explains what auto meant.
+    "auto (fp16/bf16)": "auto",
+}
+
 DUPLICATES: dict[tuple[str, str], str] = {
     # The same run (same source, model, GPU, vLLM 0.24.0 and the same 5.98 GiB / 567,978-token KV lines) is record
     # 23 of issue-threads.jsonl, already profiles/vllm-issue-threads/club-3090-612--qwen3.6-35b-a3b-nvfp4.json.
@@ -83,7 +88,8 @@ SOURCE = SourceFile(
     name="notebooks-and-docs.jsonl",
     folder="vllm-notebooks-and-docs",
     schema="log",
-    curation=Curation(model_ids=MODEL_IDS, gpu_names=GPU_NAMES, duplicates=DUPLICATES),
+    curation=Curation(model_ids=MODEL_IDS, gpu_names=GPU_NAMES, kv_cache_dtypes=KV_CACHE_DTYPES,
+                      duplicates=DUPLICATES),
     script="scripts/import_notebooks_and_docs.py",
 )
 

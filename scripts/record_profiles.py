@@ -62,6 +62,8 @@ class Curation:
     """(record source, raw model string) -> model.id, for raw strings that are not a plain ``org/name`` id."""
     gpu_names: Mapping[str, str] = field(default_factory=dict)
     """Raw gpu_name -> hardware.gpu_name, for names carrying a note that is not part of the device name."""
+    kv_cache_dtypes: Mapping[str, str] = field(default_factory=dict)
+    """Raw kv_cache_dtype -> engine.kv_cache_dtype, for values carrying a note that is not vLLM's setting."""
     duplicates: Mapping[tuple[str, str], str] = field(default_factory=dict)
     """(record source, raw model string) -> why the record is not imported (the same log in another file)."""
 
@@ -177,7 +179,7 @@ VME_FIELDS: dict[str, tuple[str, str]] = {
     "kv_cache": ("available_kv_cache_gib", 'vLLM "Available KV cache memory"'),
     "cuda_graphs": ("cuda_graphs_gib", 'vLLM "Graph capturing finished ... took X GiB"'),
 }
-"""Profile component -> (field of a vme-dev record, the log line it holds; field meanings in ../shared/data/README.md)."""
+"""Profile component -> (vme-dev field, the log line it holds); field meanings in ../shared/data/README.md."""
 
 VME_REFERENCE = "ashishkamra/vllm-memory-estimator test_data/validation_db.json"
 """The estimator's public validation set that vme-dev.jsonl comes from (its records name it in ``source``)."""
@@ -381,6 +383,10 @@ def convert_log(record: dict[str, Any], source_file: SourceFile) -> Profile:
     notes = record.get("notes")
     if gpu_name != raw_gpu:
         notes = _with_note(notes, f"[importer] hardware.gpu_name cleaned from the record's gpu_name {raw_gpu!r}.")
+    raw_kv = record.get("kv_cache_dtype")
+    kv_dtype = curation.kv_cache_dtypes.get(raw_kv, raw_kv) if raw_kv else None
+    if kv_dtype != raw_kv:
+        notes = _with_note(notes, f"[importer] engine.kv_cache_dtype cleaned from the record's {raw_kv!r}.")
 
     tp = record.get("tensor_parallel_size") or 1
     pp = record.get("pipeline_parallel_size") or 1
@@ -390,7 +396,7 @@ def convert_log(record: dict[str, Any], source_file: SourceFile) -> Profile:
 
     components = {name: c for name in LOG_FIELDS
                   if (c := log_component(record, name, source_file.name)) is not None}
-    total, why_not = derived_total(
+    total, _ = derived_total(
         utilization=record.get("gpu_memory_utilization"), memory_gib=total_gib, version=record.get("vllm_version"),
         enforce_eager=record.get("enforce_eager"), graphs_gib=record.get("cuda_graph_gib"),
         graphs_line=_log_graphs_line(record))
@@ -426,7 +432,7 @@ def convert_log(record: dict[str, Any], source_file: SourceFile) -> Profile:
             "max_num_seqs": record.get("max_num_seqs"),
             "max_num_batched_tokens": record.get("max_num_batched_tokens"),
             "block_size": record.get("block_size"),
-            "kv_cache_dtype": record.get("kv_cache_dtype"),
+            "kv_cache_dtype": kv_dtype,
             "enforce_eager": record.get("enforce_eager"),
         },
         "measurements": {
