@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from pytest_llmsizer.calculator import coefficients as k
+from pytest_llmsizer.calculator import deepseek_v4
 from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
 from pytest_llmsizer.calculator.kv_cache import kv_capacity, kv_element_bytes, layer_specs, request_kv_bytes
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
@@ -99,6 +100,13 @@ def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], lis
     rotary = rotary_cache_bytes(arch, dtype)
     totals, first_breakdown = [], {}
     for i, layers in enumerate(stages):
+        if arch.compressed_attention is not None:  # DeepSeek-V4: its own inventory and pricing
+            by_kind = deepseek_v4.stage_weight_bytes(arch, layers, first=i == 0, last=i == len(stages) - 1, sh=sh,
+                                                     dtype_bytes=dtype_bytes(dtype))
+            if i == 0:
+                first_breakdown = {kind: round(v) for kind, v in sorted(by_kind.items())}
+            totals.append(int(sum(by_kind.values())) + rotary)
+            continue
         inv = stage_inventory(arch, layers, first=i == 0, last=i == len(stages) - 1, sh=sh)
         by_kind = weight_bytes(arch, inv, dtype=dtype, quant=arch.quantization, tp=sh.tp)
         if i == 0:
@@ -152,7 +160,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     defaults = batch_defaults(version, req.gpu_memory_bytes, req.gpu_name, max_model_len)
     batched = req.max_num_batched_tokens or defaults.max_num_batched_tokens
     seqs = min(req.max_num_seqs or defaults.max_num_seqs, batched)
-    block = req.block_size or k.DEFAULT_BLOCK_SIZE
+    block = req.block_size or (deepseek_v4.DEFAULT_BLOCK_SIZE if arch.compressed_attention else k.DEFAULT_BLOCK_SIZE)
     if not (req.max_num_batched_tokens and req.max_num_seqs):
         assumptions.append(
             f"vLLM {version[0]}.{version[1]} API-server defaults: max_num_batched_tokens={batched}, "
@@ -172,12 +180,18 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     graphs_in_budget = version >= k.CUDA_GRAPHS_IN_BUDGET_SINCE and not req.enforce_eager
     requested = int(util * req.gpu_memory_bytes)
     kv_available = requested - weights - activations - non_torch - (graphs if graphs_in_budget else 0)
-    kv_specs = [layer_specs(arch, layers, tp, req.kv_cache_dtype, dtype) for layers in stages]
-    capacities = [
-        kv_capacity(specs, kv_available, block_size=block, max_model_len=max_model_len,
-                    max_num_batched_tokens=batched)
-        for specs in kv_specs
-    ]
+    if arch.compressed_attention is not None:  # DeepSeek-V4: fixed + growing part per request
+        capacities = [
+            deepseek_v4.kv_capacity(arch, layers, kv_available, block_size=block, max_model_len=max_model_len,
+                                    max_num_batched_tokens=batched)
+            for layers in stages
+        ]
+    else:
+        capacities = [
+            kv_capacity(layer_specs(arch, layers, tp, req.kv_cache_dtype, dtype), kv_available, block_size=block,
+                        max_model_len=max_model_len, max_num_batched_tokens=batched)
+            for layers in stages
+        ]
     # vLLM allocates the same block count on every stage: the smallest stage capacity decides (vllm#34076)
     limiting = min(capacities, key=lambda c: c.num_blocks)
     kv_bytes = max(kv_available, 0)

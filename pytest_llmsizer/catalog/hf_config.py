@@ -402,7 +402,15 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
     cfg = text_config(config)
     model_type = str(cfg.get("model_type") or "unknown")
     if model_type == "deepseek_v4" or cfg.get("compress_ratios"):
-        raise CatalogError(f"{model_id}: DeepSeek-V4 compressed attention is not supported yet")
+        from pytest_llmsizer.catalog.deepseek_v4 import deepseek_v4_arch  # its own reader: compressed attention
+
+        v4_qc = cfg.get("quantization_config") or config.get("quantization_config")
+        v4_reported = config.get("_num_parameters")
+        return deepseek_v4_arch(
+            cfg, model_id, moe=_moe(cfg, _require_int(cfg, model_id, "hidden_size"), model_id),
+            quantization=quant_from_config(v4_qc, model_id) if isinstance(v4_qc, Mapping) and v4_qc else None,
+            source=source, aliases=aliases, notes=notes,
+            reported=int(v4_reported) if isinstance(v4_reported, (int, float)) and v4_reported else None)
 
     hidden = _require_int(cfg, model_id, "hidden_size", "n_embd", "d_model")
     num_layers = _require_int(cfg, model_id, "num_hidden_layers", "n_layer", "num_layers", maximum=MAX_LAYERS)
