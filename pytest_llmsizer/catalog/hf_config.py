@@ -401,6 +401,10 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         raise CatalogError(f"{model_id}: config.json must be a JSON object")
     cfg = text_config(config)
     model_type = str(cfg.get("model_type") or "unknown")
+    if model_type == "kimi_linear":
+        from pytest_llmsizer.catalog.kimi_linear import normalise  # nested hybrid layout -> generic keys
+
+        cfg = normalise(cfg, model_id)
     if model_type == "deepseek_v4" or cfg.get("compress_ratios"):
         from pytest_llmsizer.catalog.deepseek_v4 import deepseek_v4_arch  # its own reader: compressed attention
 
