@@ -647,6 +647,21 @@ def holds(profile: Profile) -> str:
     return ", ".join(parts)
 
 
+def summary_table(files: dict[str, tuple[Profile, str]]) -> str:
+    """A grouped markdown table (model, GPU, TP, vLLM versions, profiles) for a folder too large to list by file."""
+    groups: dict[tuple[str, str, int], list[Profile]] = {}
+    for profile, _ in files.values():
+        key = (profile.model.id, profile.hardware.gpu_name or "not named", profile.engine.tensor_parallel_size)
+        groups.setdefault(key, []).append(profile)
+    rows = ["| model | GPU | TP | vLLM | profiles | holds |", "|---|---|---|---|---|---|"]
+    for (model, gpu, tp), profiles in sorted(groups.items()):
+        versions = sorted({p.engine.version or "-" for p in profiles})
+        held = sorted({part for p in profiles for part in holds(p).split(", ")}, key=holds(profiles[0]).find)
+        cells = [f"`{model}`", gpu, str(tp), ", ".join(versions), str(len(profiles)), ", ".join(held)]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
 def readme_table(files: dict[str, tuple[Profile, str]]) -> str:
     """The markdown table of profiles/README.md for one folder."""
     rows = [
@@ -743,7 +758,7 @@ def main(source_file: SourceFile, argv: list[str] | None = None) -> int:
         return 2
 
     if args.readme_table:
-        print(readme_table(files), end="")
+        print((summary_table if source_file.schema == "vme" else readme_table)(files), end="")
         return 0
 
     print(f"{len(records)} records in {data}: {len(files)} profiles, {len(skipped)} skipped")
