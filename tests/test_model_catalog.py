@@ -111,7 +111,7 @@ def test_unsupported_architectures_are_listed_with_a_reason() -> None:
     unsupported = load_model_catalog().unsupported
     # (DeepSeek-V4 was listed here until calculator/deepseek_v4.py modelled its compressed attention.)
     for model_id, word in [
-        ("nvidia/Gemma-4-31B-IT-NVFP4", "modelopt"),
+        ("nvidia/Qwen3.6-27B-NVFP4", "modelopt"),
         ("openbmb/MiniCPM3-4B", "vocab_size"),
     ]:
         assert word in unsupported[model_id]
@@ -338,7 +338,7 @@ def test_unknown_model_lists_close_ids() -> None:
 
 def test_known_but_unsupported_model_says_why() -> None:
     with pytest.raises(CatalogError, match="not supported") as info:
-        resolve_model("nvidia/Gemma-4-31B-IT-NVFP4")  # was DeepSeek-V4-Pro, now modelled
+        resolve_model("nvidia/Qwen3.6-27B-NVFP4")  # was DeepSeek-V4-Pro, now modelled
     assert not isinstance(info.value, UnknownModelError)
 
 def test_gemma4_global_layers() -> None:

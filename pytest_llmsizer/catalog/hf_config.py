@@ -329,6 +329,8 @@ def quant_from_config(qc: Mapping[str, Any], model_id: str) -> QuantSpec | None:
         return None
     inner = qc.get("quantization") if isinstance(qc.get("quantization"), Mapping) else None  # ModelOpt
     method = str(qc.get("quant_method") or (inner or {}).get("quant_algo") or "").lower()
+    if method == "modelopt" and str(qc.get("quant_algo") or "").lower() == "nvfp4":
+        method = "nvfp4"  # ModelOpt NVFP4 written into config.json (nvidia/*-NVFP4): quant_algo at the top level
     ignore = list(qc.get("modules_to_not_convert") or qc.get("ignore") or qc.get("exclude_modules")
                   or (inner or {}).get("exclude_modules") or [])
     not_converted = _not_converted(ignore)
