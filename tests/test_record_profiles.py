@@ -117,3 +117,87 @@ def test_derived_totals_are_the_engine_budget() -> None:
         assert abs(total.bytes - (budget + extra)) <= 2, path
         checked += 1
     assert checked >= 150  # every vme-dev record has the figures it needs
+
+
+# -- the shared importer code path, unit by unit --------------------------------------------------------------------
+
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+import record_profiles as rp  # noqa: E402
+
+
+@pytest.mark.parametrize("version,eager,graphs,line,expected_gib", [
+    ("0.14.1", False, 0.5, "took", 0.9 * 80 + 0.5),  # graphs captured after the budget: added
+    ("v0.21.0", False, 0.5, "took", 0.9 * 80),  # from 0.21 the estimate is charged inside the budget
+    ("0.14.1", True, None, None, 0.9 * 80),  # enforce_eager: no graphs
+    ("0.14.1", False, -0.78, "took", 0.9 * 80),  # a negative "took" released cached blocks: counted as 0
+])
+def test_derived_total_rules(version: str, eager: bool, graphs: float | None, line: str | None,
+                             expected_gib: float) -> None:
+    comp, why = rp.derived_total(utilization=0.9, memory_gib=80.0, version=version, enforce_eager=eager,
+                                 graphs_gib=graphs, graphs_line=line)
+    assert why == "" and comp is not None
+    assert comp["provenance"] == "derived" and comp["bytes"] == round(expected_gib * GiB)
+    assert "DERIVED, not measured" in comp["note"] and rp.TOTAL_FORMULA in comp["note"]
+
+
+@pytest.mark.parametrize("kwargs,reason", [
+    ({"utilization": None, "memory_gib": 80.0, "version": "0.14.1"}, "gpu_memory_utilization"),
+    ({"utilization": 0.9, "memory_gib": None, "version": "0.14.1"}, "total_gpu_memory"),
+    ({"utilization": 0.9, "memory_gib": 80.0, "version": None}, "version is not recorded"),
+    ({"utilization": 0.9, "memory_gib": 80.0, "version": "0.8.5"}, "no captured graph figure"),
+])
+def test_no_derived_total_without_every_logged_figure(kwargs: dict[str, Any], reason: str) -> None:
+    comp, why = rp.derived_total(enforce_eager=None, graphs_gib=None, graphs_line=None, **kwargs)
+    assert comp is None and reason in why
+
+
+def test_a_pre_capture_graph_estimate_does_not_make_a_total() -> None:
+    record = {"cuda_graph_gib": 0.13, "log_lines": ["Estimated CUDA graph memory: 0.13 GiB total"]}
+    assert rp._log_graphs_line(record) is None
+    record = {"cuda_graph_gib": 1.15, "log_lines": ["Graph capturing finished in 14 secs, took 1.15 GiB"]}
+    assert rp._log_graphs_line(record) == 'log line "Graph capturing finished in 14 secs, took 1.15 GiB"'
+
+
+@pytest.mark.parametrize("reference,short", [
+    ("vllm-project/vllm#10517", "vllm-10517"),
+    ("https://www.robotmunki.com/pages/x.html", "robotmunki.com"),
+    ("unslothai/notebooks:original_template/Qwen3_(4B)-GRPO.ipynb", "notebooks--qwen3-4b-grpo"),
+    ("ROCm/rocm-blogs:blogs/artificial-intelligence/vllm-optimize/README.md", "rocm-blogs--vllm-optimize"),
+])
+def test_short_source(reference: str, short: str) -> None:
+    assert rp.short_source(reference) == short
+
+
+def test_curated_entries_must_match_a_record() -> None:
+    source = rp.SourceFile(name="x.jsonl", folder="x", schema="log",
+                           curation=rp.Curation(duplicates={("nowhere#1", "m"): "duplicate"}))
+    with pytest.raises(rp.ImportProblem, match="match no qualifying record"):
+        rp.build([], source)
+
+
+def test_a_model_string_that_is_not_an_id_needs_a_curated_entry() -> None:
+    with pytest.raises(rp.ImportProblem, match="no reviewed entry"):
+        rp.model_id(rp.Curation(), "some/issue#1", "Llama 3 70B (local /models/llama)")
+    assert rp.model_id(rp.Curation(), "some/issue#1", "meta-llama/Llama-3.1-8B") == "meta-llama/Llama-3.1-8B"
+
+
+def test_vme_runtime_args_become_engine_settings_or_extra_args() -> None:
+    record = {
+        "accelerator": "H200", "available_kv_cache_gib": 21.47, "cuda_graphs_gib": 1.57, "data_parallel_size": 1,
+        "enforce_eager": False, "gpu_memory_utilization": 0.95, "gpu_total_gib": 139.81, "id": "abc-123",
+        "kv_cache_dtype": "fp8", "kv_cache_tokens": 100, "max_concurrency": 4.66, "max_concurrency_tokens": 800000,
+        "max_model_len": 800000, "model": "deepseek-ai/DeepSeek-V4-Pro", "pipeline_parallel_size": 1,
+        "quantization": "deepseek_v4_fp8", "source": "src", "tensor_parallel_size": 8, "vllm_version": "v0.20.2",
+        "weights_gib": 102.34,
+        "runtime_args": "max-model-len: 800000; tensor-parallel-size: 8; block-size: 256; max-num-seqs: 512; "
+                        "enable-expert-parallel: True; kv-cache-dtype: fp8",
+    }
+    source = rp.SourceFile(name="vme-dev.jsonl", folder="vme-dev", schema="vme")
+    p = rp.convert_vme(record, source)
+    assert (p.engine.block_size, p.engine.max_num_seqs, p.engine.max_num_batched_tokens) == (256, 512, None)
+    assert p.engine.extra_args == {"enable-expert-parallel": "True"}
+    assert p.hardware.gpu_name == "NVIDIA H200" and p.hardware.gpu_count == 8
+    assert p.model.quantization is not None and p.model.quantization.method == "fp8"
+    assert p.source.reference.endswith("record abc-123")
+    total = p.measurements.components.total
+    assert total is not None and total.bytes == round((0.95 * 139.81 + 1.57) * GiB)
