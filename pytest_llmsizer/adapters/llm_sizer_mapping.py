@@ -1,0 +1,428 @@
+"""Map a profile to the original LLM Sizer's inputs, and its answer back to our per-GPU bytes. Pure: no I/O.
+
+The original LLM Sizer (github.com/AMD-melliott/llm-sizer) is a TypeScript calculator with its own model and GPU
+catalogs (``src/data/models.json``, ``src/data/gpus.json`` in the user's checkout, read by ``llm_sizer_run``). Its
+``calculate`` takes a model id, a GPU id, a GPU count N, a weight quantization (fp16|fp8|int8|int4), a KV
+quantization (fp16_bf16|fp8_bf16|int8), a batch size B, one sequence length S and a user count U, and answers GB
+(1e9 bytes) for the WHOLE deployment (``../shared/notes/llm-sizer-origin.md`` section 2.1):
+
+* ``baseWeights`` = parameters x bits / 8, all ranks together (plus ``visionWeights`` and ``projectorWeights`` for
+  its multimodal entries);
+* ``kvCache`` = 2 x layers x KV heads x hidden/heads x KV bytes x B x S x U, all ranks together;
+* ``activations``, ``frameworkOverhead``, ``multiGPUOverhead``; ``usedVRAM`` is their sum.
+* The GPU enters only ``totalVRAM`` (and the speed estimate), never a memory figure.
+
+What it can be compared with, and so what this adapter returns:
+
+* **weights per GPU, always**: (baseWeights + visionWeights + projectorWeights) x 1e9 / N with N = TP x PP (a
+  data-parallel replica holds a full TP x PP copy, so DP does not divide the weights).
+* **kv_cache and total per GPU only when the engine allocates KV for the workload** (``engine.name ==
+  "transformers"`` with a ``workload``): KV then grows to B x (input + output) tokens, which is what LLM Sizer's
+  formula counts. vLLM, SGLang and TensorRT-LLM preallocate a KV pool from ``gpu_memory_utilization`` x GPU memory
+  minus everything else, whatever the workload (origin notes 6.1.1): the profiled ``kv_cache`` is that pool and the
+  profiled total is mostly that pool, so a B x S figure is not an estimate of either. In particular
+  ``max_num_seqs`` x ``max_model_len`` is a bound on concurrent tokens, not the pool's size (the pool may hold far
+  more tokens, or fewer), so it would not make LLM Sizer's KV comparable either.
+* never ``kv_cache_tokens`` or ``max_concurrency``: LLM Sizer has no KV-capacity concept.
+
+For those engine-log profiles (no workload) the adapter passes B = 1 and S = ``max_model_len`` (else LLM Sizer's own
+default, 4096): one full-length sequence. Only weights are returned, and weights do not depend on B or S.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_llmsizer.units import GB
+
+DEFAULT_SEQ_LENGTH = 4096
+"""LLM Sizer's own default ``--seq-length`` (its CLI and UI), used when the profile gives no max_model_len."""
+
+DYNAMIC_KV_ENGINES = frozenset({"transformers"})
+"""Engines whose KV cache grows with the workload (B x S tokens), the only case LLM Sizer's KV formula describes."""
+
+WEIGHT_PARTS = ("baseWeights", "visionWeights", "projectorWeights")
+"""The parts of LLM Sizer's ``memoryBreakdown`` that are weights."""
+
+_DEFAULT_BITS = {"awq": 4, "mxfp4": 4, "nvfp4": 4, "fp8": 8}
+"""Bit widths a quantization method implies when neither the profile nor the checkpoint's config says."""
+
+_VENDOR_WORDS = frozenset({"nvidia", "amd", "geforce", "tesla", "instinct", "radeon"})
+
+_QUANT_SUFFIX = re.compile(
+    r"[-_.](awq|gptq|int4|int8|fp8|fp8-dynamic|fp8-kv|dynamic|w4a16|w8a8|w8a16|w4a4|nvfp4|mxfp4|bnb-4bit|"
+    r"unsloth-bnb-4bit|4bit|8bit|autoround|auto-round|gguf)$",
+    re.IGNORECASE,
+)
+"""One trailing quantization tag of a checkpoint name (``Qwen2.5-32B-Instruct-AWQ``); stripped repeatedly."""
+
+
+class Decline(Exception):
+    """LLM Sizer cannot answer for this profile; the message says why (it becomes the protocol's ``error``)."""
+
+
+@dataclass(frozen=True)
+class SizerModel:
+    id: str
+    hf_model_id: str | None
+    parameters_billions: float
+    multimodal: bool
+
+
+@dataclass(frozen=True)
+class SizerGpu:
+    id: str
+    name: str
+    vram_gb: float
+
+
+@dataclass(frozen=True)
+class SizerCatalog:
+    """LLM Sizer's model and GPU catalogs, as its data files hold them."""
+
+    models: tuple[SizerModel, ...]
+    gpus: tuple[SizerGpu, ...]
+    source: str = "src/data"
+
+
+def _field(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = doc.get(key)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ValueError(f"{where}.{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def catalog_from_json(models_doc: Any, gpus_doc: Any, source: str = "src/data") -> SizerCatalog:
+    """Build the catalog from the parsed ``models.json`` and ``gpus.json``; a malformed entry raises ``ValueError``
+    naming its JSON path."""
+    if not isinstance(models_doc, Mapping) or not isinstance(models_doc.get("models"), list):
+        raise ValueError(f"{source}/models.json: expected an object with a 'models' array")
+    if not isinstance(gpus_doc, Mapping) or not isinstance(gpus_doc.get("gpus"), list):
+        raise ValueError(f"{source}/gpus.json: expected an object with a 'gpus' array")
+    models = []
+    for i, m in enumerate(models_doc["models"]):
+        where = f"{source}/models.json: models[{i}]"
+        if not isinstance(m, Mapping):
+            raise ValueError(f"{where}: expected an object")
+        hf = m.get("hf_model_id")
+        models.append(SizerModel(
+            id=_field(m, "id", str, where), hf_model_id=hf if isinstance(hf, str) and hf else None,
+            parameters_billions=float(_field(m, "parameters_billions", (int, float), where)),
+            multimodal=m.get("modality") == "multimodal" and bool(m.get("vision_config"))
+            and bool(m.get("multimodal_config")),
+        ))
+    gpus = []
+    for i, g in enumerate(gpus_doc["gpus"]):
+        where = f"{source}/gpus.json: gpus[{i}]"
+        if not isinstance(g, Mapping):
+            raise ValueError(f"{where}: expected an object")
+        gpus.append(SizerGpu(id=_field(g, "id", str, where), name=_field(g, "name", str, where),
+                             vram_gb=float(_field(g, "vram_gb", (int, float), where))))
+    return SizerCatalog(tuple(models), tuple(gpus), source)
+
+
+@dataclass(frozen=True)
+class SizerInputs:
+    """One call of LLM Sizer's ``calculate`` (the fields of its ``CalculateOptions``)."""
+
+    model: str
+    gpu: str
+    gpus: int
+    quant: str
+    kv_quant: str
+    batch_size: int
+    seq_length: int
+    users: int = 1
+
+    def options(self) -> dict[str, Any]:
+        """The object its ``buildCalculateResult`` takes (what its CLI builds from the command line)."""
+        return {"model": self.model, "gpu": self.gpu, "gpus": self.gpus, "quant": self.quant,
+                "kvQuant": self.kv_quant, "type": "generation", "batchSize": self.batch_size,
+                "seqLength": self.seq_length, "users": self.users}
+
+    def cli_args(self) -> list[str]:
+        """The same call as arguments of ``npx tsx src/cli/index.ts``: what a user types to reproduce it."""
+        return ["calculate", "-m", self.model, "-g", self.gpu, "-n", str(self.gpus), "--quant", self.quant,
+                "--kv-quant", self.kv_quant, "--batch-size", str(self.batch_size), "--seq-length",
+                str(self.seq_length), "--users", str(self.users), "-o", "json"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to ask LLM Sizer for one profile, which quantities its answer may be compared with, and why."""
+
+    inputs: SizerInputs
+    returned: tuple[str, ...]
+    num_parameters: int
+    assumptions: tuple[str, ...] = field(default_factory=tuple)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# model
+
+
+def _base(name: str) -> str:
+    return name.rsplit("/", 1)[-1].casefold()
+
+
+def _strip_quant_tags(name: str) -> str:
+    while True:
+        stripped = _QUANT_SUFFIX.sub("", name)
+        if stripped == name:
+            return name
+        name = stripped
+
+
+def _unique(found: list[SizerModel], model_id: str, how: str) -> SizerModel | None:
+    ids = list(dict.fromkeys(m.id for m in found))
+    if len(ids) > 1:
+        raise Decline(f"model {model_id!r} matches several LLM Sizer catalog entries {how}: {', '.join(ids)}")
+    return found[0] if found else None
+
+
+def match_model(model_id: str, catalog: SizerCatalog, *, quantized: bool) -> tuple[SizerModel, str]:
+    """LLM Sizer's catalog entry for a profile's model id, and how it was found.
+
+    By name only, never by size: its Hugging Face id, then its own id, then the name after the organisation (a
+    re-upload such as ``Gensyn/Qwen2.5-0.5B-Instruct``), then, for a quantized checkpoint, the base model's name
+    once the quantization tags are stripped (``Qwen2.5-32B-Instruct-AWQ`` -> ``Qwen2.5-32B-Instruct``: what a user
+    picks in its UI before choosing the quantization). Ambiguity or no match declines.
+    """
+    key = model_id.casefold()
+    found = [m for m in catalog.models if m.hf_model_id and m.hf_model_id.casefold() == key]
+    if (hit := _unique(found, model_id, "by Hugging Face id")) is not None:
+        return hit, f"by Hugging Face id {hit.hf_model_id}"
+    found = [m for m in catalog.models if m.id.casefold() == key]
+    if (hit := _unique(found, model_id, "by id")) is not None:
+        return hit, "by id"
+    base = _base(model_id)
+    found = [m for m in catalog.models if base in {_base(m.id), _base(m.hf_model_id or "")}]
+    if (hit := _unique(found, model_id, f"by name {base!r}")) is not None:
+        return hit, f"by name {base!r} ({hit.hf_model_id or hit.id})"
+    stripped = _strip_quant_tags(base)
+    if stripped != base:
+        found = [m for m in catalog.models if stripped in {_base(m.id), _base(m.hf_model_id or "")}]
+        hit = _unique(found, model_id, f"by base name {stripped!r}")
+        if hit is not None:
+            if not quantized:
+                raise Decline(f"model {model_id!r} looks like a quantized checkpoint of LLM Sizer's {hit.id!r}, "
+                              "but the profile does not say its quantization")
+            return hit, f"as the base model {stripped!r} ({hit.hf_model_id or hit.id}) of a quantized checkpoint"
+    raise Decline(f"model {model_id!r} not in LLM Sizer's catalog ({catalog.source}/models.json, "
+                  f"{len(catalog.models)} entries; matched by Hugging Face id, id or name, never by size)")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GPU
+
+
+def _tokens(name: str) -> set[str]:
+    return {t for t in re.split(r"[^a-z0-9]+", name.casefold()) if t} - _VENDOR_WORDS
+
+
+def _model_token(tokens: set[str], name: str) -> str | None:
+    for t in re.split(r"[^a-z0-9]+", name.casefold()):
+        if t in tokens and any(c.isdigit() for c in t):
+            return t
+    return None
+
+
+def match_gpu(gpu_name: str | None, memory_per_gpu_bytes: int | None,
+              catalog: SizerCatalog) -> tuple[SizerGpu, str]:
+    """LLM Sizer's GPU id for a profile's GPU name, and how it was found.
+
+    Its GPU changes no memory figure (only ``totalVRAM`` and the speed estimate), so an unknown GPU is not a
+    reason to decline: its ``custom`` entry stands in, and the answer says so.
+    """
+    gpus = [g for g in catalog.gpus if g.id != "custom"]
+    custom = next((g for g in catalog.gpus if g.id == "custom"), None) or SizerGpu("custom", "Custom GPU", 0)
+    unknown = "its GPU enters no memory figure, only totalVRAM"
+    if not gpu_name:
+        return custom, f"not named in the profile: LLM Sizer's 'custom' GPU ({unknown})"
+    have = _tokens(gpu_name)
+    full = [g for g in gpus if _tokens(g.name) and _tokens(g.name) <= have]
+    if full:
+        best = max(full, key=lambda g: len(_tokens(g.name)))  # "RTX 3090 Ti" over "RTX 3090" when both fit
+        return best, f"{gpu_name!r} -> {best.id} by name"
+    family = [g for g in gpus if (t := _model_token(_tokens(g.name), g.name)) is not None and t in have]
+    if family:
+        sizes = {int(m.group(1)) for t in have if (m := re.fullmatch(r"(\d+)gb", t))}
+        if sizes:
+            family = [g for g in family if round(g.vram_gb) in sizes] or family
+        elif memory_per_gpu_bytes:
+            gib = memory_per_gpu_bytes / 2**30  # runtime-visible GiB sit close to the nominal GB figure
+            nearest = min(abs(g.vram_gb - gib) for g in family)
+            family = [g for g in family if abs(g.vram_gb - gib) == nearest]
+        pick = family[0]
+        others = f" (also {', '.join(g.id for g in family[1:])}; {unknown})" if len(family) > 1 else ""
+        return pick, f"{gpu_name!r} -> {pick.id} by model number{others}"
+    return custom, f"{gpu_name!r} not in LLM Sizer's catalog: its 'custom' GPU ({unknown})"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# quantization
+
+
+def _quant_of(profile: Mapping[str, Any], arch: Mapping[str, Any] | None) -> tuple[str | None, int | None, str]:
+    pq = profile.get("model", {}).get("quantization") or {}
+    aq = (arch or {}).get("quantization") or {}
+    method = str(pq.get("method") or aq.get("method") or "").casefold() or None
+    bits = pq.get("bits") or aq.get("bits") or (_DEFAULT_BITS.get(method) if method else None)
+    detail = " ".join(str(x) for x in (pq.get("detail"), aq.get("source_method")) if x).casefold()
+    return method, bits, detail
+
+
+def weight_quantization(profile: Mapping[str, Any], arch: Mapping[str, Any] | None) -> tuple[str, str | None]:
+    """LLM Sizer's ``--quant`` for the profile's weights (fp16|fp8|int8|int4), with a note when it approximates."""
+    method, bits, detail = _quant_of(profile, arch)
+    if method and method not in ("none", "null"):
+        if bits is None:
+            raise Decline(f"quantization {method!r} with no bit width in the profile or the checkpoint config: "
+                          "no LLM Sizer equivalent known")
+        if bits == 4:
+            return "int4", f"{method} {bits}-bit weights -> LLM Sizer int4 (4 bits a parameter, no scales)"
+        if bits == 8:
+            if "fp8" in method or "fp8" in detail:
+                return "fp8", None
+            return "int8", f"{method} 8-bit weights -> LLM Sizer int8"
+        if bits == 16:
+            return "fp16", None
+        raise Decline(f"{method} {bits}-bit weights: LLM Sizer knows 16, 8 and 4 bits only")
+    dtype = str(profile.get("model", {}).get("dtype") or "").casefold()
+    if dtype in ("float32", "fp32", "float"):
+        raise Decline("float32 weights: LLM Sizer's weight options are fp16, fp8, int8 and int4 (no fp32)")
+    return "fp16", None
+
+
+def kv_quantization(profile: Mapping[str, Any]) -> str | None:
+    """LLM Sizer's ``--kv-quant`` for the profile's KV cache dtype; None when it has no equivalent."""
+    kv = str(profile.get("engine", {}).get("kv_cache_dtype") or "auto").casefold()
+    if kv.startswith("fp8") or "fp8" in kv:
+        return "fp8_bf16"
+    if kv in ("auto", "bfloat16", "float16", "fp16", "bf16", "half"):
+        return "fp16_bf16"
+    if kv == "int8":
+        return "int8"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the plan and the answer
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def plan_for(request: Mapping[str, Any], catalog: SizerCatalog) -> Plan:
+    """The LLM Sizer call for one protocol request (``llmsizer-calculator/1``), or ``Decline`` with the reason.
+
+    Reads only the profile's facts (model id, GPU name, quantization, KV dtype, TP, PP, workload, engine) and the
+    checkpoint's quantization from ``inputs.architecture`` when the profile does not state it; never the
+    measurements.
+    """
+    profile = request.get("profile")
+    if not isinstance(profile, Mapping) or not isinstance(profile.get("model"), Mapping):
+        raise Decline("request has no profile.model")
+    inputs = request.get("inputs") if isinstance(request.get("inputs"), Mapping) else None
+    arch = inputs.get("architecture") if inputs and isinstance(inputs.get("architecture"), Mapping) else None
+    engine = profile.get("engine") or {}
+    hardware = profile.get("hardware") or {}
+    model_id = str(profile["model"].get("id") or "")
+    if not model_id:
+        raise Decline("profile.model.id is empty")
+
+    try:
+        quant, quant_note = weight_quantization(profile, arch)
+    except Decline as e:  # said after the model is found: "not in the catalog" is the more basic reason
+        quant, quant_note, quant_problem = "", None, e
+    else:
+        quant_problem = None
+    model, how = match_model(model_id, catalog, quantized=quant != "fp16")
+    if quant_problem is not None:
+        raise quant_problem
+    gpu, gpu_how = match_gpu(hardware.get("gpu_name"), hardware.get("memory_per_gpu_bytes"), catalog)
+    tp = _positive_int(engine.get("tensor_parallel_size")) or 1
+    pp = _positive_int(engine.get("pipeline_parallel_size")) or 1
+    n = tp * pp
+
+    assumptions = [f"model {model_id!r} -> LLM Sizer {model.id!r} {how} ({model.parameters_billions:g}B parameters "
+                   "in its catalog)", f"GPU {gpu_how}"]
+    if quant_note:
+        assumptions.append(quant_note)
+    workload = profile.get("workload")
+    engine_name = str(engine.get("name") or "vllm")
+    dynamic = engine_name in DYNAMIC_KV_ENGINES and isinstance(workload, Mapping)
+    kv_quant = kv_quantization(profile)
+    if dynamic:
+        if kv_quant is None:
+            raise Decline(f"KV cache dtype {engine.get('kv_cache_dtype')!r}: LLM Sizer knows fp16/bf16, fp8 "
+                          "and int8 only")
+        batch = _positive_int(workload.get("batch_size")) or 1
+        seq = int(workload.get("input_tokens") or 0) + int(workload.get("output_tokens") or 0)
+        if seq <= 0:
+            raise Decline("workload has no tokens (input_tokens + output_tokens = 0)")
+        returned: tuple[str, ...] = ("weights", "kv_cache", "total")
+        assumptions.append(f"{engine_name} allocates KV for the workload: batch {batch} x sequence {seq} "
+                           "(input + output tokens), 1 user; weights, kv_cache and total compared")
+    else:
+        if kv_quant is None:
+            assumptions.append(f"KV cache dtype {engine.get('kv_cache_dtype')!r} has no LLM Sizer equivalent: "
+                               "fp16_bf16 passed (KV is not compared)")
+            kv_quant = "fp16_bf16"
+        batch = 1
+        max_len = _positive_int(engine.get("max_model_len"))
+        seq = max_len or DEFAULT_SEQ_LENGTH
+        returned = ("weights",)
+        why = (f"{engine_name} preallocates its KV pool from gpu_memory_utilization" if engine_name != "other"
+               and engine_name not in DYNAMIC_KV_ENGINES else "the profile has no workload")
+        assumptions.append(f"only weights compared: {why}, so LLM Sizer's batch x sequence KV (batch 1 x "
+                           f"{seq} tokens, {'max_model_len' if max_len else 'its default length'}), "
+                           "activations and overhead describe no profiled quantity")
+    assumptions.append(f"LLM Sizer answers GB (1e9 bytes) for all {n} GPU(s) (TP {tp} x PP {pp}); "
+                       f"divided by {n} for per-GPU bytes")
+    return Plan(SizerInputs(model.id, gpu.id, n, quant, kv_quant, batch, seq), returned,
+                round(model.parameters_billions * 1e9), tuple(assumptions))
+
+
+def _gb(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"LLM Sizer answered {where} = {value!r}; expected a non-negative number of GB")
+    return float(value)
+
+
+def per_gpu_bytes(gb_whole: float, gpus: int) -> int:
+    """Whole-deployment GB (1e9 bytes, LLM Sizer's unit) -> bytes on one of ``gpus`` GPUs."""
+    return round(gb_whole * GB / gpus)
+
+
+def answer_from(result: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
+    """The protocol answer for LLM Sizer's ``CalculateResult``: only the quantities ``plan.returned`` names."""
+    breakdown = result.get("memoryBreakdown")
+    if not isinstance(breakdown, Mapping):
+        raise ValueError(f"LLM Sizer answered no memoryBreakdown object: {sorted(result)}")
+    n = plan.inputs.gpus
+    weights_gb = _gb(breakdown.get("baseWeights"), "memoryBreakdown.baseWeights")
+    extra = [p for p in WEIGHT_PARTS[1:] if breakdown.get(p)]
+    for part in extra:
+        weights_gb += _gb(breakdown[part], f"memoryBreakdown.{part}")
+    out: dict[str, int] = {"weights": per_gpu_bytes(weights_gb, n)}
+    assumptions = list(plan.assumptions)
+    if extra:
+        assumptions.append(f"weights = baseWeights + {' + '.join(extra)} (its multimodal entry)")
+    if "kv_cache" in plan.returned:
+        out["kv_cache"] = per_gpu_bytes(_gb(breakdown.get("kvCache"), "memoryBreakdown.kvCache"), n)
+    if "total" in plan.returned:
+        out["total"] = per_gpu_bytes(_gb(result.get("usedVRAM"), "usedVRAM"), n)
+    return {
+        "per_gpu_bytes": out,
+        "assumptions": assumptions,
+        "inputs": {"num_parameters": plan.num_parameters, "llm_sizer": plan.inputs.options(),
+                   "llm_sizer_cli": shlex.join(["npx", "tsx", "src/cli/index.ts", *plan.inputs.cli_args()])},
+    }
+
