@@ -161,7 +161,8 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     for name in names:
-        print(f"{name:<{width}}  {targets.get(name, ''):<7}" + "".join(f"  {col[name]:<16}" for col in columns.values()))
+        cells = "".join(f"  {col[name]:<16}" for col in columns.values())
+        print(f"{name:<{width}}  {targets.get(name, ''):<7}{cells}")
 
     estimated = [r for r in theirs.values() if in_gate(r)]
     worst = sorted(estimated, key=lambda r: abs(r["primary_error_pct"] or 0), reverse=True)[:5]
