@@ -384,8 +384,8 @@ def plan_for(request: Mapping[str, Any], catalog: SizerCatalog) -> Plan:
         assumptions.append(f"only weights compared: {why}, so LLM Sizer's batch x sequence KV (batch 1 x "
                            f"{seq} tokens, {'max_model_len' if max_len else 'its default length'}), "
                            "activations and overhead describe no profiled quantity")
-    assumptions.append(f"LLM Sizer answers GB (1e9 bytes) for all {n} GPU(s) (TP {tp} x PP {pp}); "
-                       f"divided by {n} for per-GPU bytes")
+    assumptions.append(f"LLM Sizer answers GB (1e9 bytes) for the whole deployment, TP {tp} x PP {pp} = {n} "
+                       f"GPU(s); divided by {n} for per-GPU bytes")
     return Plan(SizerInputs(model.id, gpu.id, n, quant, kv_quant, batch, seq), returned,
                 round(model.parameters_billions * 1e9), tuple(assumptions))
 
