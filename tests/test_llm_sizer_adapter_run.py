@@ -164,3 +164,11 @@ def test_another_protocol_is_declined():
 def test_a_bad_timeout_is_a_usage_error():
     done = _adapter("{}", "--timeout", "0")
     assert done.returncode == 2 and "--timeout must be positive" in done.stderr
+
+
+
+def test_an_unwritable_cache_only_costs_speed(tmp_path: Path):
+    (tmp_path / "a-file").write_text("")
+    cache = AnswerCache(tmp_path / "a-file" / "cache", "c")  # cannot be created, whoever runs the test
+    cache.put(OPTIONS, {"result": {}})
+    assert cache.get(OPTIONS) is None

@@ -114,15 +114,17 @@ class AnswerCache:
         return entry["answer"]
 
     def put(self, options: dict[str, Any], answer: dict[str, Any]) -> None:
-        path = self._path(options)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
+        except OSError:  # a read-only or full cache only costs speed
+            return
+        try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump({"options": options, "answer": answer}, f)
-            os.replace(tmp, path)
-        except OSError:  # a read-only or full cache only costs speed
-            with contextlib.suppress(OSError, UnboundLocalError):
+            os.replace(tmp, self._path(options))
+        except OSError:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
 
 
