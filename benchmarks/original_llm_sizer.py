@@ -47,7 +47,7 @@ from pytest_llmsizer.adapters.llm_sizer_run import (  # noqa: E402
     locate_checkout,
 )
 from pytest_llmsizer.report.records import PRIMARY_FALLBACK  # noqa: E402
-from pytest_llmsizer.validation.bands import band  # noqa: E402
+from pytest_llmsizer.validation.bands import BANDS, GOOD_OR_BETTER, band  # noqa: E402
 from pytest_llmsizer.validation.metrics import compute_metrics, in_gate  # noqa: E402
 from pytest_llmsizer.validation.tolerances import load_tolerances  # noqa: E402
 
@@ -68,7 +68,8 @@ def shared_checkout(source: Path) -> Path:
 
 def run_plugin(profiles: str, tolerances: Path, report: Path, jobs: int, calculator_cmd: str | None) -> float:
     """``pytest PROFILES`` with our plugin; returns the wall time. The JSON report is the result."""
-    argv = [sys.executable, "-m", "pytest", profiles, "-q", "-p", "no:cacheprovider", "--llmsizer-no-gate",
+    argv = [sys.executable, "-m", "pytest", profiles, "--llmsizer-profiles", profiles, "-q", "-p", "no:cacheprovider",
+            "--llmsizer-no-gate",
             "--llmsizer-tolerances", str(tolerances), "--llmsizer-json", str(report)]
     if jobs > 1:
         argv += ["-n", str(jobs)]
@@ -79,6 +80,17 @@ def run_plugin(profiles: str, tolerances: Path, report: Path, jobs: int, calcula
     if not report.is_file():
         sys.exit(f"pytest wrote no report (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return time.perf_counter() - start
+
+
+GOOD = max(limit for limit, name in BANDS if name in GOOD_OR_BETTER)
+"""|percent| up to which a quantity is Good or better (5)."""
+
+
+def percentile(values: list[float] | tuple[float, ...], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def metric_cells(records: list[dict[str, Any]], gate: Any) -> dict[str, str]:
@@ -172,18 +184,28 @@ def main() -> int:
         print(f"  {r['profile_file']}: {r['primary_quantity']} {pct(r['primary_error_pct'])} ({r['match_quality']});"
               f" ours {pct(mine['percent']) if mine else 'not estimated'}")
 
-    closer = []
+    pairs = []  # (profile, quantity, LLM Sizer's percent, ours or None) for every quantity LLM Sizer was judged on
     for p in sorted(theirs):
         for theirs_row in theirs[p].get("rows") or []:
-            mine = row(ours.get(p), theirs_row["quantity"])
-            if theirs_row["gating"] and theirs_row["percent"] is not None and (
-                    mine is None or abs(theirs_row["percent"]) < abs(mine["percent"])):
-                closer.append((p, theirs_row["quantity"], theirs_row["percent"], mine))
-    print("\nwhere LLM Sizer is closer than ours (or ours estimated nothing):")
-    for p, quantity, theirs_pct, mine in closer or []:
-        print(f"  {p}: {quantity} LLM Sizer {pct(theirs_pct)}, ours {pct(mine['percent']) if mine else 'none'}")
-    if not closer:
-        print("  none")
+            if theirs_row["gating"] and theirs_row["percent"] is not None:
+                mine = row(ours.get(p), theirs_row["quantity"])
+                pairs.append((p, theirs_row["quantity"], theirs_row["percent"], mine and mine["percent"]))
+    for quantity in sorted({q for _, q, _, _ in pairs}):
+        both_pcts = [(abs(t), abs(o)) for _, q, t, o in pairs if q == quantity and o is not None]
+        if both_pcts:
+            t_abs, o_abs = zip(*both_pcts, strict=True)
+            print(f"\n{quantity} |error| where both estimated (n={len(both_pcts)}): median / p90 "
+                  f"ours {percentile(o_abs, 0.5):.2f}% / {percentile(o_abs, 0.9):.2f}%, "
+                  f"LLM Sizer {percentile(t_abs, 0.5):.2f}% / {percentile(t_abs, 0.9):.2f}%")
+
+    closer = Counter(theirs[p].get("model_id") for p, _, t, o in pairs if o is None or abs(t) < abs(o))
+    print(f"\nLLM Sizer closer than ours on {sum(closer.values())} of {len(pairs)} compared quantities"
+          + (", by model: " + ", ".join(f"{m} {n}" for m, n in closer.most_common()) if closer else ""))
+    right = [(p, q, t, o) for p, q, t, o in pairs if abs(t) <= GOOD and (o is None or abs(o) > GOOD)]
+    print(f"where LLM Sizer is right (|error| <= {GOOD:g}%) and ours is wrong (> {GOOD:g}%, or no answer): "
+          f"{len(right) or 'none'}")
+    for p, quantity, t, o in right:
+        print(f"  {p}: {quantity} LLM Sizer {pct(t)}, ours {pct(o) if o is not None else 'no answer'}")
 
     reasons = Counter()
     for r in theirs.values():
