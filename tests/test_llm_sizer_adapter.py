@@ -255,10 +255,18 @@ def test_a_transformers_workload_makes_kv_and_total_comparable(catalog):
     assert plan_for(request, catalog).returned == ("weights",)
 
 
-def test_a_vllm_workload_does_not_make_kv_comparable(catalog):
+@pytest.mark.parametrize(("engine", "why"), [
+    ("vllm", "vllm preallocates its KV pool from gpu_memory_utilization"),
+    ("sglang", "sglang preallocates its KV pool from gpu_memory_utilization"),
+    ("other", "engine 'other' is not known to size its KV cache by the workload"),
+])
+def test_a_workload_on_another_engine_does_not_make_kv_comparable(catalog, engine, why):
     request = request_for("vllm-10511--meta-llama-3-8b.json")
     request["profile"]["workload"] = {"batch_size": 8, "input_tokens": 512, "output_tokens": 512}
-    assert plan_for(request, catalog).returned == ("weights",)
+    request["profile"]["engine"]["name"] = engine
+    plan = plan_for(request, catalog)
+    assert plan.returned == ("weights",)
+    assert f"only weights compared: {why}, so LLM Sizer's batch x sequence KV" in "\n".join(plan.assumptions)
 
 
 # -- unit conversion -----------------------------------------------------------------------------------------------

@@ -46,6 +46,9 @@ DEFAULT_SEQ_LENGTH = 4096
 DYNAMIC_KV_ENGINES = frozenset({"transformers"})
 """Engines whose KV cache grows with the workload (B x S tokens), the only case LLM Sizer's KV formula describes."""
 
+PREALLOCATING_ENGINES = frozenset({"vllm", "sglang", "tensorrt-llm"})
+"""Engines that reserve a KV pool from a memory fraction at start-up, whatever the workload."""
+
 WEIGHT_PARTS = ("baseWeights", "visionWeights", "projectorWeights")
 """The parts of LLM Sizer's ``memoryBreakdown`` that are weights."""
 
@@ -379,8 +382,12 @@ def plan_for(request: Mapping[str, Any], catalog: SizerCatalog) -> Plan:
         max_len = _positive_int(engine.get("max_model_len"))
         seq = max_len or DEFAULT_SEQ_LENGTH
         returned = ("weights",)
-        why = (f"{engine_name} preallocates its KV pool from gpu_memory_utilization" if engine_name != "other"
-               and engine_name not in DYNAMIC_KV_ENGINES else "the profile has no workload")
+        if engine_name in DYNAMIC_KV_ENGINES:
+            why = "the profile has no workload"
+        elif engine_name in PREALLOCATING_ENGINES:
+            why = f"{engine_name} preallocates its KV pool from gpu_memory_utilization"
+        else:
+            why = f"engine {engine_name!r} is not known to size its KV cache by the workload"
         assumptions.append(f"only weights compared: {why}, so LLM Sizer's batch x sequence KV (batch 1 x "
                            f"{seq} tokens, {'max_model_len' if max_len else 'its default length'}), "
                            "activations and overhead describe no profiled quantity")
