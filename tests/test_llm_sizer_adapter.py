@@ -12,16 +12,13 @@ from typing import Any
 
 import pytest
 
+from pytest_llmsizer.adapters.llm_sizer_catalog import Decline, catalog_from_json, match_gpu, match_model
 from pytest_llmsizer.adapters.llm_sizer_mapping import (
     DEFAULT_SEQ_LENGTH,
-    Decline,
     Plan,
     SizerInputs,
     answer_from,
-    catalog_from_json,
     kv_quantization,
-    match_gpu,
-    match_model,
     per_gpu_bytes,
     plan_for,
     weight_quantization,

@@ -6,8 +6,8 @@
 
 It reads one request on stdin and prints one answer on stdout, like any calculator command. The checkout is the
 user's own (``git clone https://github.com/AMD-melliott/llm-sizer && npm ci``): nothing of LLM Sizer is vendored
-here. How a profile becomes LLM Sizer's inputs, and which quantities are returned, is in ``llm_sizer_mapping``;
-how it is run and cached, in ``llm_sizer_run``.
+here. Finding the profile's model and GPU in LLM Sizer's catalogs is in ``llm_sizer_catalog``; the rest of its
+inputs, and which quantities are returned, in ``llm_sizer_mapping``; how it is run and cached, in ``llm_sizer_run``.
 
 Exit status 0 with an answer or ``{"error": ...}`` (a profile LLM Sizer cannot answer for, such as a model not in
 its catalog); 2 with one line on stderr for a configuration problem (no checkout, no ``npm ci``, Node failing),
@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pytest_llmsizer.adapters.llm_sizer_mapping import Decline, answer_from, plan_for
+from pytest_llmsizer.adapters.llm_sizer_catalog import Decline
+from pytest_llmsizer.adapters.llm_sizer_mapping import answer_from, plan_for
 from pytest_llmsizer.adapters.llm_sizer_run import (
     ENV_DIR,
     AnswerCache,

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmsizer.adapters.llm_sizer_mapping import SizerCatalog, catalog_from_json
+from pytest_llmsizer.adapters.llm_sizer_catalog import SizerCatalog, catalog_from_json
 
 ENV_DIR = "LLM_SIZER_DIR"
 """Environment variable naming the checkout when ``--llm-sizer-dir`` is not given."""
