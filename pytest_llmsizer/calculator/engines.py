@@ -14,6 +14,7 @@ from typing import Any
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
+from pytest_llmsizer.calculator.feasibility import length_problem, memory_problems, parallel_problems
 from pytest_llmsizer.calculator.kv_cache import kv_capacity, kv_element_bytes, layer_specs, request_kv_bytes
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
 from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
@@ -146,9 +147,12 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         )
     tp, pp = req.tensor_parallel_size, req.pipeline_parallel_size
     util = req.gpu_memory_utilization or k.DEFAULT_GPU_MEMORY_UTILIZATION
-    max_model_len = req.max_model_len or arch.max_position_embeddings
+    max_model_len = req.max_model_len or arch.max_model_len_limit
     if not max_model_len:
         raise EstimateError(f"{arch.id}: the config gives no max_position_embeddings; pass --max-model-len")
+    problems = parallel_problems(arch, tp, req.data_parallel_size, req.enable_expert_parallel)
+    if (too_long := length_problem(max_model_len, arch.max_model_len_limit, req.allow_long_max_model_len)):
+        problems.append(too_long)
     defaults = batch_defaults(version, req.gpu_memory_bytes, req.gpu_name, max_model_len)
     batched = req.max_num_batched_tokens or defaults.max_num_batched_tokens
     seqs = min(req.max_num_seqs or defaults.max_num_seqs, batched)
@@ -182,9 +186,15 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     limiting = min(capacities, key=lambda c: c.num_blocks)
     kv_bytes = max(kv_available, 0)
     total = weights + kv_bytes + activations + non_torch + graphs
-    if kv_available <= 0:
-        assumptions.append("no memory left for the KV cache: vLLM would fail to start "
-                           "(raise --gpu-memory-utilization, add GPUs, or quantize)")
+    limiting_specs = kv_specs[capacities.index(limiting)]
+
+    def fits_len(length: int) -> bool:
+        cap = kv_capacity(limiting_specs, kv_available, block_size=block, max_model_len=max(length, 1),
+                          max_num_batched_tokens=batched)
+        return cap.request_bytes <= kv_available
+
+    memory, longest = memory_problems(kv_available, limiting, max_model_len, fits_len)
+    problems += memory
     inputs = _common_inputs(req, dtype) | {
         "engine_version": req.engine_version,
         "engine_version_assumed": f"{version[0]}.{version[1]}",
@@ -194,6 +204,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         "max_num_batched_tokens": batched,
         "block_size": block,
         "enforce_eager": req.enforce_eager,
+        "allow_long_max_model_len": req.allow_long_max_model_len,
         "batch_size": req.batch_size,
         "input_len": req.input_len,
         "output_len": req.output_len,
@@ -208,6 +219,8 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         "weights_per_pipeline_stage_bytes": weights_per_stage,
         "activation_terms": act_terms,
     }
+    if longest is not None:
+        details["longest_fitting_max_model_len"] = longest
     if req.batch_size and req.input_len is not None and req.output_len is not None and limiting.max_concurrency:
         need = req.input_len + req.output_len
         fits = need <= max_model_len and req.batch_size * need <= limiting.tokens
@@ -220,6 +233,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         inputs=inputs,
         assumptions=assumptions,
         details=details,
+        problems=problems,
     )
 
 
@@ -246,6 +260,10 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
     per_seq = request_kv_bytes(specs, seq_len)
     free_for_kv = req.gpu_memory_bytes - weights - activations - non_torch
     concurrency = round(free_for_kv / per_seq, 2) if per_seq > 0 and free_for_kv > 0 else 0.0
+    problems = []
+    if total > req.gpu_memory_bytes:
+        problems.append(f"CUDA out of memory: the workload needs {total / GiB:.2f} GiB per GPU, more than the "
+                        f"{req.gpu_memory_bytes / GiB:.2f} GiB the GPU has.")
     assumptions.append("plain engine: KV grows with the workload, no pre-allocated pool; attention uses a "
                        "memory-efficient kernel (no T^2 score matrix)")
     kv_b = kv_element_bytes(req.kv_cache_dtype, dtype)
@@ -262,4 +280,5 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
         assumptions=assumptions,
         details={"weights_by_kind_bytes": weights_by_kind, "fits": total <= req.gpu_memory_bytes,
                  "kv_bytes_per_token": sum(s.bytes_per_token for s in specs)},
+        problems=problems,
     )

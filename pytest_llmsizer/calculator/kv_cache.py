@@ -130,6 +130,9 @@ class KvCapacity:
     max_concurrency: float | None
     bytes_per_token: float
     """KV bytes per token per rank summed over all attention layers (the number vLLM users quote)."""
+    request_bytes: int = 0
+    """KV memory one request of max_model_len needs on this rank (its pages in every layer group): vLLM refuses to
+    start when this exceeds the available KV memory (``check_enough_kv_cache_memory``)."""
 
 
 def _request_pages(spec: LayerKv, max_model_len: int, block: int, batched_tokens: int) -> int:
@@ -190,6 +193,7 @@ def kv_capacity(specs: list[LayerKv], available_bytes: int, *, block_size: int, 
     return KvCapacity(
         num_blocks=num_blocks, block_size=block, page_bytes=page, group_size=group_size, num_groups=len(groups),
         tokens=tokens, max_concurrency=concurrency, bytes_per_token=bytes_per_token,
+        request_bytes=int(pages_per_request * page * group_size),
     )
 
 

@@ -145,6 +145,35 @@ def _layer_attention(cfg: Config, num_layers: int, model_id: str) -> tuple[list[
     return ["full"] * num_layers, None
 
 
+MAX_LENGTH_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "model_max_length",
+                   "max_sequence_length", "max_seq_length", "seq_len")
+"""The keys vLLM's ``_get_and_verify_max_len`` takes the minimum of."""
+_ROPE_TYPES_NOT_SCALING_LENGTH = ("su", "longrope", "llama3")
+
+
+def derived_max_model_len(cfg: Config) -> int | None:
+    """vLLM's derived max_model_len (``_get_and_verify_max_len``): the smallest length key, times the rope scaling
+    factor (from ``original_max_position_embeddings`` for yarn), except for su/longrope/llama3 rope types and
+    Gemma-3, whose max_position_embeddings is already scaled. A user max_model_len above it is refused unless
+    VLLM_ALLOW_LONG_MAX_MODEL_LEN is set; without one, it is vLLM's default."""
+    lengths = [int(cfg[key]) for key in MAX_LENGTH_KEYS if is_finite_positive(cfg.get(key))]
+    if not lengths:
+        return None
+    derived = float(min(lengths))
+    rope = cfg.get("rope_scaling")
+    if not isinstance(rope, Mapping):
+        rope = cfg.get("rope_parameters")
+    if isinstance(rope, Mapping) and "gemma3" not in str(cfg.get("model_type")):
+        rope_type = str(rope.get("rope_type") or rope.get("type") or "default")
+        if rope_type not in _ROPE_TYPES_NOT_SCALING_LENGTH:
+            factor = rope.get("factor", 1.0)
+            factor = float(factor) if is_finite_positive(factor) else 1.0
+            if rope_type == "yarn" and is_finite_positive(rope.get("original_max_position_embeddings")):
+                derived = float(rope["original_max_position_embeddings"])
+            derived *= factor
+    return int(derived)
+
+
 def _sliding_window(cfg: Config) -> int | None:
     """The window, only when the model really uses one (Qwen2 ships ``sliding_window`` with it disabled)."""
     if cfg.get("use_sliding_window") is False:
@@ -448,6 +477,8 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
     if dtype is None:
         dtype = _first(config, "torch_dtype", "dtype")
     reported = config.get("_num_parameters")
+    max_position = int(_first(cfg, "max_position_embeddings", "seq_length", "n_positions", default=0)) or None
+    derived = derived_max_model_len(cfg)
     return ModelArch(
         id=model_id,
         aliases=aliases,
@@ -473,8 +504,8 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         global_k_eq_v=bool(cfg.get("attention_k_eq_v")),
         dense_mlp_with_moe=bool(moe is not None and cfg.get("enable_moe_block") and cfg.get("intermediate_size")),
         qk_norm=model_type in QK_NORM_TYPES,
-        max_position_embeddings=int(_first(cfg, "max_position_embeddings", "seq_length", "n_positions",
-                                           default=0)) or None,
+        max_position_embeddings=max_position,
+        derived_max_model_len=derived if derived != max_position else None,
         rotary_dim=int(rotary_dim) if rotary_dim else None,
         layer_attention=tuple(attention),
         layer_mlp=tuple(mlp),
