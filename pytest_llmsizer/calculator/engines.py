@@ -19,6 +19,7 @@ from pytest_llmsizer.calculator.kv_cache import kv_capacity, kv_element_bytes, l
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
 from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
 from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
+from pytest_llmsizer.catalog.arch import ModelArch
 from pytest_llmsizer.calculator.weights import (
     dtype_bytes,
     mla_absorbed_bytes,
@@ -134,9 +135,14 @@ def _common_inputs(req: EstimateRequest, dtype: str) -> dict[str, Any]:
     }
 
 
+def unexplained_key_assumptions(arch: ModelArch) -> list[str]:
+    """One sentence per config key the reader neither uses nor knows to be irrelevant (``catalog.config_keys``)."""
+    return [f"config key {key} not understood: the estimate may be wrong" for key in arch.unexplained_config_keys]
+
+
 def estimate_vllm(req: EstimateRequest) -> Estimate:
     arch = req.arch
-    assumptions = list(req.assumptions)
+    assumptions = list(req.assumptions) + unexplained_key_assumptions(arch)
     dtype = serving_dtype(arch, req.dtype)
     version = parse_vllm_version(req.engine_version)
     if version is None:
@@ -242,7 +248,7 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
     arch = req.arch
     if req.batch_size is None or req.input_len is None or req.output_len is None:
         raise EstimateError("--engine transformers needs --batch-size, --input-len and --output-len")
-    assumptions = list(req.assumptions)
+    assumptions = list(req.assumptions) + unexplained_key_assumptions(arch)
     dtype = serving_dtype(arch, req.dtype)
     tp = req.tensor_parallel_size
     weights_per_stage, stages, weights_by_kind = _weights_per_stage(req, dtype)

@@ -75,6 +75,8 @@ class MambaSpec(_Frozen):
     n_groups: int = Field(gt=0)
     conv_kernel: int = Field(gt=0)
     ssm_state_dtype: str | None = Field(default=None, description="e.g. float32 when the SSM state is kept in fp32")
+    conv_bias: bool = Field(default=True, description="conv1d has a bias (use_conv_bias)")
+    proj_bias: bool = Field(default=False, description="in_proj / out_proj have biases (mamba_proj_bias)")
 
 
 class VisionSpec(_Frozen):
@@ -155,12 +157,18 @@ class ModelArch(_Frozen):
     mamba: MambaSpec | None = None
     vision: VisionSpec | None = None
     num_mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction layers (not loaded by default)")
+    mtp_layer_attention: tuple[AttentionKind, ...] = Field(
+        default=(), description="layer kinds of one MTP step when the config spells them out (Nemotron-H "
+        "mtp_hybrid_override_pattern); empty = one decoder layer like the last one")
+    mtp_layer_mlp: tuple[MlpKind, ...] = ()
 
     dtype: str | None = Field(default=None, description="torch_dtype of the checkpoint")
     quantization: QuantSpec | None = None
     num_parameters_reported: int | None = Field(default=None, description="a total read from a public source")
     num_parameters_reported_source: str | None = Field(default=None, description="where the reported total is "
                                                        "quoted (file and note)")
+    num_parameters_reported_rounding: int | None = Field(default=None, description="precision of a rounded "
+                                                         "published figure (3.8B -> 50e6)")
     reported_count_includes: tuple[str, ...] = Field(
         default=(), description="named physical reasons the reported total differs from the served inventory "
         "(calculator.params.REPORTED_COUNT_TERMS): mtp, mtp_embeddings, embeddings_counted_twice, mxfp4_scales, "
