@@ -19,7 +19,6 @@ from pytest_llmsizer.calculator.kv_cache import kv_capacity, kv_element_bytes, l
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
 from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
 from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
-from pytest_llmsizer.catalog.arch import ModelArch
 from pytest_llmsizer.calculator.weights import (
     dtype_bytes,
     mla_absorbed_bytes,
@@ -27,6 +26,7 @@ from pytest_llmsizer.calculator.weights import (
     serving_dtype,
     weight_bytes,
 )
+from pytest_llmsizer.catalog.arch import ModelArch
 from pytest_llmsizer.errors import EstimateError
 from pytest_llmsizer.units import GiB
 
