@@ -12,6 +12,11 @@ What is fitted (everything else in the calculator is physics or a vLLM default):
   line is printed as a check); c_v is the median of (overhead - NT) / (N x V), floored at 0.
 * non-torch memory for every other (platform, TP size) group: the median of overhead - c_v x N x V.
 * the CUDA-graph pool per version bucket and platform: the median of the logged "Graph capturing ... took".
+* the ROCm load figure (``calculator/platform.py``): on MI300X "Model loading took" is device-level used memory. With
+  the exact terms (MoE row padding, the fp8 fnuz mask) subtracted, the rest of (logged - calculated weights) gives, in
+  this order: the load growth per GPUs per replica (16-bit dense records), the reserve fraction of 16-bit expert
+  bytes (16-bit MoE records), the reserve fraction of one FP8 MoE layer's expert bytes (FP8 MoE records); each the
+  median over the records of its kind.
 
 Records are split by ``vllm_records.split_of`` (a hash of the record id); only the "fit" half is used unless
 ``--split all``. The printed tables are what ``pytest_llmsizer/calculator/coefficients.py`` holds (copied by hand,
@@ -31,6 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vllm_records import DEFAULT_DATA, request_for, split_of, vme_cases
 
 from pytest_llmsizer.calculator import estimate
+from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory
+from pytest_llmsizer.calculator.platform import rocm_load_features
+from pytest_llmsizer.calculator.weights import dtype_bytes, quantized_kinds, serving_dtype
 from pytest_llmsizer.calculator.coefficients import VERSION_BUCKETS
 from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
 from pytest_llmsizer.errors import LlmsizerError
@@ -55,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("fit", "all"), default="fit")
     args = parser.parse_args(argv)
     points: dict[tuple[str, str, int], list[tuple[float, float, str]]] = defaultdict(list)
+    rocm: list[tuple[str, int, float, object]] = []  # model, GPUs, logged - calculated tensor bytes (GiB), features
     graphs: dict[tuple[str, str], list[float]] = defaultdict(list)
     used = 0
     for case in vme_cases(args.data / "vme-dev.jsonl"):
@@ -75,6 +84,17 @@ def main(argv: list[str] | None = None) -> int:
         nv = terms["profile_seqs"] * request.arch.vocab_size / 1e6
         key = (version_bucket(version), request.platform, request.tensor_parallel_size * request.pipeline_parallel_size)
         points[key].append((nv, overhead, case.model))
+        if request.platform == "rocm":
+            result = estimate(request)
+            tensors = (result.per_gpu_bytes["weights"] - sum(result.details["load_figure_terms_bytes"].values()))
+            sh = Sharding(tp=request.tensor_parallel_size, pp=request.pipeline_parallel_size,
+                          dp=request.data_parallel_size, expert_parallel=request.enable_expert_parallel)
+            layers = pipeline_stages(request.arch.num_layers, sh.pp)[0]
+            b = dtype_bytes(serving_dtype(request.arch, request.dtype))
+            inventory = stage_inventory(request.arch, layers, first=True, last=sh.pp == 1, sh=sh)
+            quantized = sum(inventory.get(kind, 0) for kind in quantized_kinds(request.arch.quantization))
+            features = rocm_load_features(request.arch, layers, sh, b, request.gpu_name, quantized)
+            rocm.append((case.model, sh.tp * sh.pp, case.measured["weights"] - tensors / GiB, features))
         if "cuda_graphs" in case.measured and not case.settings.get("enforce_eager"):
             graphs[(version_bucket(version), request.platform)].append(case.measured["cuda_graphs"])
         used += 1
@@ -105,11 +125,50 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {bucket:<10} {platform:<5} x{gpus:<2} {statistics.median(residuals):+.2f}  "
               f"(n={len(residuals)}, range {min(residuals):+.2f}..{max(residuals):+.2f}; {', '.join(models)[:70]})")
     print()
+    fit_rocm_load(rocm)
+    print()
     print("CUDA graph pool (GiB, 'Graph capturing finished ... took'): median per version bucket and platform")
     for (bucket, platform), values in sorted(graphs.items()):
         print(f"  {bucket:<10} {platform:<5} {statistics.median(values):+.2f}  (n={len(values)}, range "
               f"{min(values):+.2f}..{max(values):+.2f})")
     return 0
+
+
+def fit_rocm_load(records: list[tuple[str, int, float, object]]) -> None:
+    """The ROCm load-figure coefficients (``coefficients.ROCM_LOAD``), printed."""
+    print(f"ROCm load figure ({len(records)} MI300X records): logged weights - calculated tensor bytes")
+    if not records:
+        return
+    rest = []
+    for model, gpus, diff, f in records:
+        exact = (f.moe_padding + f.fp8_largest_weight_elements) / GiB
+        rest.append((model, gpus, diff - exact, f))
+    growth: dict[int, list[float]] = defaultdict(list)
+    for _, gpus, r, f in rest:
+        if not f.moe16_expert_bytes and not f.fp8_moe_layer_bytes and not f.fp8_largest_weight_elements:
+            growth[gpus].append(r)
+    table = {g: round(statistics.median(v), 2) for g, v in sorted(growth.items())}
+
+    def growth_at(gpus: int) -> float:
+        sizes = sorted(table) or [1]
+        return table.get(max((s for s in sizes if s <= gpus), default=sizes[0]), 0.0)
+
+    print(f"  load_growth_gib (16-bit dense records, median per GPUs): {table} "
+          f"(n={ {g: len(v) for g, v in growth.items()} })")
+    moe16 = [(r - growth_at(g)) * GiB / f.moe16_expert_bytes for _, g, r, f in rest if f.moe16_expert_bytes]
+    fp8 = [(r - growth_at(g)) * GiB / f.fp8_moe_layer_bytes for _, g, r, f in rest if f.fp8_moe_layer_bytes]
+    online = [(r - growth_at(g)) * GiB / f.online_quantized16_bytes for _, g, r, f in rest
+              if f.online_quantized16_bytes and not f.fp8_moe_layer_bytes and not f.moe16_expert_bytes]
+    for name, values in (("moe16_reserve_fraction", moe16), ("fp8_moe_layer_fraction", fp8),
+                         ("online_quant16_fraction", online)):
+        if values:
+            print(f"  {name} = {statistics.median(values):.3f}  (n={len(values)}, range {min(values):.3f}.."
+                  f"{max(values):.3f})")
+        else:
+            print(f"  {name}: no records of this kind")
+    others = [(m.split("/")[-1], round(r - growth_at(g), 2)) for m, g, r, f in rest
+              if f.fp8_largest_weight_elements and not f.fp8_moe_layer_bytes and not f.online_quantized16_bytes]
+    print(f"  not fitted (dense FP8 checkpoints: the fnuz mask only), residual GiB: {others}")
 
 
 if __name__ == "__main__":

@@ -157,3 +157,27 @@ plain engine; vLLM's budget excludes it (it sits in the baseline snapshot)."""
 
 LOGITS_BYTES = 4
 """fp32 logits of the last token per sequence when sampling (physics 3.3, generic engines)."""
+
+# --- ROCm "Model loading took" (calculator/platform.py) ---------------------------------------------------------
+
+ROCM_PAD_STRIDE_MULTIPLE = 512
+"""``_maybe_pad_weight`` pads a fused-MoE weight only when its row stride in bytes is a multiple of 512."""
+
+ROCM_MOE_PAD_BYTES = 256
+"""``VLLM_ROCM_MOE_PADDING``: 256 bytes added to each such row, kept (architectures.md section 7)."""
+
+ROCM_LOAD: dict = {
+    "moe16_reserve_fraction": 0.298,
+    "fp8_moe_layer_fraction": 0.786,
+    "online_quant16_fraction": 0.124,
+    "load_growth_gib": {1: 0.17, 4: 0.07},
+}
+"""Fitted terms of the ROCm load figure (calculator/platform.py): FITTED by ``python benchmarks/fit.py``
+(2026-12-04) on the "fit" split of vme-dev.jsonl, MI300X release builds (10 records), after subtracting the exact
+terms (MoE row padding, the fp8 fnuz mask): load growth per GPUs per replica = median over 16-bit dense records
+(Llama-3.3-70B: TP1 0.17 GiB from 3 records, TP4 0.07 from 1; sizes in between and above take the nearest smaller);
+16-bit expert reserve 0.298 (1 record, Qwen3-VL-30B-A3B TP1; the held-out Llama-4-Maverick bf16 TP8 record implies
+0.31); FP8 MoE layer reserve 0.786 (2 records: DeepSeek-R1-0528 0.62, Llama-4-Maverick FP8 0.95); online-FP8
+reserve 0.124 of the 16-bit bytes quantized while loading (1 record, Ministral-3-14B with --quantization fp8). The
+dense FP8 checkpoints (Llama-3.3-70B FP8-dynamic) need no coefficient: mask + growth leave 0.02 GiB. Held-out error:
+``python benchmarks/accuracy.py``, block "MI300X, holdout" (README "Accuracy on real deployments")."""

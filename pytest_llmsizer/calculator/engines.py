@@ -17,11 +17,13 @@ from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activatio
 from pytest_llmsizer.calculator.feasibility import length_problem, memory_problems, parallel_problems
 from pytest_llmsizer.calculator.kv_cache import kv_capacity, kv_element_bytes, layer_specs, request_kv_bytes
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
+from pytest_llmsizer.calculator.platform import rocm_load_features, rocm_load_terms
 from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
 from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
 from pytest_llmsizer.calculator.weights import (
     dtype_bytes,
     mla_absorbed_bytes,
+    quantized_kinds,
     rotary_cache_bytes,
     serving_dtype,
     weight_bytes,
@@ -90,7 +92,10 @@ def batch_defaults(version: tuple[int, int], gpu_memory_bytes: int, gpu_name: st
     return k.BATCH_DEFAULTS_SMALL_GPU
 
 
-def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], list[range], dict[str, float]]:
+def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], list[range], dict[str, float],
+                                                                   list[dict[str, int]]]:
+    """Weight bytes per pipeline stage as vLLM logs them ("Model loading took"), the first stage's bytes by kind,
+    and per stage the platform's load-figure terms beyond the weights (ROCm: ``calculator.platform``)."""
     arch = req.arch
     sh = Sharding(
         tp=req.tensor_parallel_size, pp=req.pipeline_parallel_size, dp=req.data_parallel_size,
@@ -99,7 +104,7 @@ def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], lis
     )
     stages = pipeline_stages(arch.num_layers, sh.pp)
     rotary = rotary_cache_bytes(arch, dtype)
-    totals, first_breakdown = [], {}
+    totals, first_breakdown, platform_terms = [], {}, []
     for i, layers in enumerate(stages):
         inv = stage_inventory(arch, layers, first=i == 0, last=i == len(stages) - 1, sh=sh)
         by_kind = weight_bytes(arch, inv, dtype=dtype, quant=arch.quantization, tp=sh.tp)
@@ -109,8 +114,14 @@ def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], lis
         absorbed = mla_absorbed_bytes(arch, attention_layers, sh.tp, dtype, arch.quantization)
         if absorbed:
             by_kind["mla_absorbed"] = absorbed
-        totals.append(int(sum(by_kind.values())) + rotary)
-    return totals, stages, first_breakdown
+        terms: dict[str, int] = {}
+        if req.platform == "rocm" and req.engine == "vllm":
+            quantized = sum(inv.get(kind, 0) for kind in quantized_kinds(arch.quantization))
+            features = rocm_load_features(arch, layers, sh, dtype_bytes(dtype), req.gpu_name, quantized)
+            terms = rocm_load_terms(features, sh.tp * sh.pp)
+        platform_terms.append(terms)
+        totals.append(int(sum(by_kind.values())) + rotary + sum(terms.values()))
+    return totals, stages, first_breakdown, platform_terms
 
 
 def _common_inputs(req: EstimateRequest, dtype: str) -> dict[str, Any]:
@@ -168,7 +179,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
             f"vLLM {version[0]}.{version[1]} API-server defaults: max_num_batched_tokens={batched}, "
             f"max_num_seqs={seqs} (set --max-num-batched-tokens / --max-num-seqs if the deployment differs)"
         )
-    weights_per_stage, stages, weights_by_kind = _weights_per_stage(req, dtype)
+    weights_per_stage, stages, weights_by_kind, platform_terms = _weights_per_stage(req, dtype)
     stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
     weights = weights_per_stage[stage]
     act_b = dtype_bytes(dtype)
@@ -223,6 +234,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         "kv_capacity": asdict(limiting),
         "weights_by_kind_bytes": weights_by_kind,
         "weights_per_pipeline_stage_bytes": weights_per_stage,
+        "load_figure_terms_bytes": platform_terms[stage],
         "activation_terms": act_terms,
     }
     if longest is not None:
@@ -251,7 +263,7 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
     assumptions = list(req.assumptions) + unexplained_key_assumptions(arch)
     dtype = serving_dtype(arch, req.dtype)
     tp = req.tensor_parallel_size
-    weights_per_stage, stages, weights_by_kind = _weights_per_stage(req, dtype)
+    weights_per_stage, stages, weights_by_kind, _ = _weights_per_stage(req, dtype)
     stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
     weights = weights_per_stage[stage]
     seq_len = req.input_len + req.output_len

@@ -107,6 +107,8 @@ class QuantSpec(_Frozen):
     )
     kv_cache_dtype: str | None = Field(default=None, description="KV dtype the checkpoint asks for (ModelOpt)")
     source_method: str | None = Field(default=None, description="the quant_method as the config wrote it")
+    online: bool = Field(default=False, description="quantized by vLLM while loading a 16-bit checkpoint "
+                         "(--quantization fp8 / bitsandbytes): the 16-bit weights are read first, then replaced")
 
 
 class ModelArch(_Frozen):

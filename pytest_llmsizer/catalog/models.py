@@ -521,6 +521,8 @@ def _apply_explicit(arch: ModelArch, value: str, from_checkpoint: bool) -> tuple
         raise CatalogError(
             f"--quantization {value}: the stored scheme is unknown for {arch.id}; pass the checkpoint's "
             "config.json (its quantization_config says the scheme) or a more specific value (fp8, int8)")
+    if key in _ON_THE_FLY and current is None:
+        default = default.model_copy(update={"online": True})
     arch = arch.model_copy(update={"quantization": default})
     if key in _ON_THE_FLY and current is None:
         return arch, (f"--quantization {value} on a 16-bit checkpoint: vLLM quantizes the linear layers to "
