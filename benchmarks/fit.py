@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vllm_records import DEFAULT_DATA, request_for, split_of, vme_cases
 
 from pytest_llmsizer.calculator import estimate
+from pytest_llmsizer.calculator.coefficients import VERSION_BUCKETS
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory
 from pytest_llmsizer.calculator.platform import rocm_load_features
-from pytest_llmsizer.calculator.weights import dtype_bytes, quantized_kinds, serving_dtype
-from pytest_llmsizer.calculator.coefficients import VERSION_BUCKETS
 from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
+from pytest_llmsizer.calculator.weights import dtype_bytes, quantized_kinds, serving_dtype
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.units import GiB
 
