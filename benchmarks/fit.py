@@ -11,7 +11,9 @@ What is fitted (everything else in the calculator is physics or a vLLM default):
   models in the data span too few vocabulary sizes to fit slope and intercept together (the free least-squares
   line is printed as a check); c_v is the median of (overhead - NT) / (N x V), floored at 0.
 * non-torch memory for every other (platform, TP size) group: the median of overhead - c_v x N x V.
-* the CUDA-graph pool per version bucket and platform: the median of the logged "Graph capturing ... took".
+* the CUDA-graph pool (``calculator/cuda_graphs.py``) per version bucket and platform: least squares of the logged
+  "Graph capturing ... took" (scaled to the reference capture count) on [1, layers per rank, MLA, hybrid], keeping
+  only the columns that vary in that group (a backend absent from a group gets no offset).
 * the ROCm load figure (``calculator/platform.py``): on MI300X "Model loading took" is device-level used memory. With
   the exact terms (MoE row padding, the fp8 fnuz mask) subtracted, the rest of (logged - calculated weights) gives, in
   this order: the load growth per GPUs per replica (16-bit dense records), the reserve fraction of 16-bit expert
@@ -33,10 +35,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vllm_records import DEFAULT_DATA, request_for, split_of, vme_cases
+from vllm_records import DEFAULT_DATA, request_for, used_for_fitting, vme_cases
 
 from pytest_llmsizer.calculator import estimate
-from pytest_llmsizer.calculator.coefficients import VERSION_BUCKETS
+from pytest_llmsizer.calculator.coefficients import CUDA_GRAPH_REFERENCE_SIZES, VERSION_BUCKETS
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory
 from pytest_llmsizer.calculator.platform import rocm_load_features
 from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
@@ -64,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     points: dict[tuple[str, str, int], list[tuple[float, float, str]]] = defaultdict(list)
     rocm: list[tuple[str, int, float, object]] = []  # model, GPUs, logged - calculated tensor bytes (GiB), features
-    graphs: dict[tuple[str, str], list[float]] = defaultdict(list)
+    graphs: dict[tuple[str, str], list[tuple[float, int, str]]] = defaultdict(list)
     used = 0
     for case in vme_cases(args.data / "vme-dev.jsonl"):
-        if args.split == "fit" and split_of(case.record_id) != "fit":
+        if args.split == "fit" and not used_for_fitting(case):
             continue
         if "weights" not in case.measured or "kv_cache" not in case.measured:
             continue
@@ -96,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             features = rocm_load_features(request.arch, layers, sh, b, request.gpu_name, quantized)
             rocm.append((case.model, sh.tp * sh.pp, case.measured["weights"] - tensors / GiB, features))
         if "cuda_graphs" in case.measured and not case.settings.get("enforce_eager"):
-            graphs[(version_bucket(version), request.platform)].append(case.measured["cuda_graphs"])
+            terms = estimate(request).details["cuda_graph_terms"]
+            scaled = case.measured["cuda_graphs"] * CUDA_GRAPH_REFERENCE_SIZES / terms["capture_sizes"]
+            graphs[(version_bucket(version), request.platform)].append(
+                (scaled, terms["layers"], terms["attention_backend"]))
         used += 1
     print(f"records used: {used} ({args.split} split, release builds with logged weights and KV pool)")
     print()
@@ -127,11 +132,55 @@ def main(argv: list[str] | None = None) -> int:
     print()
     fit_rocm_load(rocm)
     print()
-    print("CUDA graph pool (GiB, 'Graph capturing finished ... took'): median per version bucket and platform")
-    for (bucket, platform), values in sorted(graphs.items()):
-        print(f"  {bucket:<10} {platform:<5} {statistics.median(values):+.2f}  (n={len(values)}, range "
-              f"{min(values):+.2f}..{max(values):+.2f})")
+    fit_graph_pool(graphs)
     return 0
+
+
+MIN_GRAPH_RECORDS = 3
+"""A version bucket with fewer records (or one layer count) is not fitted a line of its own: it takes the nearest
+older bucket's line for that platform, times the median ratio logged / that line."""
+
+
+def fit_graph_pool(graphs: dict[tuple[str, str], list[tuple[float, int, str]]]) -> None:
+    """``coefficients.CUDA_GRAPH_POOL``: least squares per version bucket and platform, printed."""
+    import numpy as np  # fitting only; the calculator itself never needs numpy
+
+    print("CUDA graph pool (GiB at the reference capture count): least squares on [1, layers, mla, hybrid]")
+    lines: dict[tuple[str, str], dict[str, float]] = {}
+
+    def predict(line: dict[str, float], layers: int, backend: str) -> float:
+        return line["base"] + line["per_layer"] * layers + line.get(backend, 0.0)
+
+    for bucket in VERSION_BUCKETS:
+        for platform in ("cuda", "rocm"):
+            rows = graphs.get((bucket, platform), [])
+            if not rows:
+                continue
+            y = np.array([r[0] for r in rows])
+            if len(rows) >= MIN_GRAPH_RECORDS and len({r[1] for r in rows}) > 1:
+                columns = {"base": np.ones(len(rows)), "per_layer": np.array([float(r[1]) for r in rows]),
+                           "mla": np.array([float(r[2] == "mla") for r in rows]),
+                           "hybrid": np.array([float(r[2] == "hybrid") for r in rows])}
+                used = ["base"] + [n for n in ("per_layer", "mla", "hybrid") if np.ptp(columns[n]) > 0]
+                x = np.column_stack([columns[n] for n in used])
+                solution, *_ = np.linalg.lstsq(x, y, rcond=None)
+                line = {n: round(float(v), 4) for n, v in zip(used, solution, strict=True)}
+                line.setdefault("per_layer", 0.0)
+                how = "least squares"
+            else:
+                order = list(VERSION_BUCKETS)
+                older = [b for b in order[: order.index(bucket)] if (b, platform) in lines]
+                if not older:
+                    print(f"  {bucket:<10} {platform:<5} too few records and no older bucket (n={len(rows)})")
+                    continue
+                base_line = lines[(older[-1], platform)]
+                scale = statistics.median(r[0] / predict(base_line, r[1], r[2]) for r in rows)
+                line = {n: round(v * scale, 4) for n, v in base_line.items()}
+                how = f"{older[-1]} line x {scale:.3f}"
+            lines[(bucket, platform)] = line
+            residual = [abs(r[0] - predict(line, r[1], r[2])) for r in rows]
+            print(f"  {bucket:<10} {platform:<5} {line}  ({how}; n={len(rows)}, residual |GiB| median "
+                  f"{statistics.median(residual):.2f}, max {max(residual):.2f})")
 
 
 def fit_rocm_load(records: list[tuple[str, int, float, object]]) -> None:

@@ -132,15 +132,28 @@ CUDA value is the 0.15 GiB prior of memory-physics.md 3.4 (llm-d H100 TP1 0.13).
 interpolated on log2(GPUs); a platform or size missing from a bucket falls back to the nearest older bucket (an
 assumption the estimate reports)."""
 
-CUDA_GRAPH_GIB: dict[str, dict[str, float]] = {
-    "<0.17": {"cuda": -0.06, "rocm": 4.92},
-    "0.17-0.19": {"cuda": 0.90, "rocm": 8.44},
-    ">=0.20": {"cuda": 0.67},
+MAX_CUDAGRAPH_CAPTURE_SIZE = 512
+"""vLLM's largest default CUDA-graph capture size (``max_cudagraph_capture_size`` = min(2 x max_num_seqs, 512))."""
+
+CUDA_GRAPH_REFERENCE_SIZES = 51
+"""Capture sizes at max_num_seqs >= 256 from vLLM 0.11 (1, 2, 4, 8..248 by 8, 256..512 by 16): every record the
+pool coefficients were fitted on."""
+
+CUDA_GRAPH_POOL: dict[str, dict[str, dict[str, float]]] = {
+    "<0.17": {"cuda": {"base": -1.0962, "per_layer": 0.0159, "mla": -0.0276, "hybrid": 0.5057},
+              "rocm": {"base": 0.2074, "per_layer": 0.0599, "mla": 1.0616}},
+    "0.17-0.19": {"cuda": {"base": 0.6653, "per_layer": 0.0024, "mla": 1.2867, "hybrid": 0.3682},
+                  "rocm": {"base": 0.3501, "per_layer": 0.1011, "mla": 1.7922}},
+    ">=0.20": {"cuda": {"base": 0.5855, "per_layer": 0.0021, "mla": 1.1324, "hybrid": 0.324}},
 }
-"""CUDA-graph pool per GPU ("Graph capturing finished ... took X GiB"), GiB, by version bucket and platform: FITTED by
-``python benchmarks/fit.py`` (2026-11-29) as the median over the fit half of vme-dev.jsonl (NVIDIA -1.2...+2.5 GiB,
-negative when capture releases cached blocks; ROCm 2.6...8.9 GiB, physics 2.3). A platform missing from a bucket
-takes the nearest older bucket's value."""
+"""CUDA-graph pool per GPU at the reference capture count (GiB; calculator/cuda_graphs.py): base + per_layer x
+decoder layers on the rank + an offset for MLA or hybrid (Mamba/GDN) attention, per version bucket and platform.
+FITTED by ``python benchmarks/fit.py`` (2026-12-04) on the "fit" split of vme-dev.jsonl (release builds): least
+squares where a bucket has >= 3 records and several layer counts (<0.17 CUDA n=36, residual median 0.33 GiB;
+<0.17 ROCm n=9, 0.03 GiB; 0.17-0.19 CUDA n=19, 0.11 GiB), else the nearest older line of the platform times the
+median ratio logged / line (0.17-0.19 ROCm x1.688 from 1 record; >=0.20 CUDA x0.880 from 1 record). Before 0.17 on
+CUDA the logged delta is often negative (capturing releases cached blocks) and the line near zero; the estimate
+is floored at 0. Held-out error: ``python benchmarks/accuracy.py``."""
 
 CUDA_GRAPHS_IN_BUDGET_SINCE = (0, 21)
 """``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` is on by default since v0.21.0: graph memory is then subtracted from

@@ -14,6 +14,7 @@ from typing import Any
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
+from pytest_llmsizer.calculator.cuda_graphs import graph_pool_bytes
 from pytest_llmsizer.calculator.feasibility import length_problem, memory_problems, parallel_problems
 from pytest_llmsizer.calculator.kv_cache import kv_capacity, kv_element_bytes, layer_specs, request_kv_bytes
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
@@ -65,18 +66,6 @@ def non_torch_bytes(platform: str, gpus: int, version: tuple[int, int]) -> tuple
     table = k.NON_TORCH_GIB[buckets[0]].get(platform) or k.NON_TORCH_GIB[buckets[0]]["cuda"]
     return round(_interpolate_by_tp(table, gpus) * GiB), (
         f"non-torch memory for {platform} x{gpus} outside the fitted range; extrapolated from the nearest size")
-
-
-def cuda_graph_bytes(platform: str, version: tuple[int, int]) -> int:
-    """The CUDA-graph pool prior for a platform at a vLLM version (nearest older bucket when not fitted).
-
-    Floored at 0: a negative "took" in a log means capturing released cached allocator blocks, not that graphs
-    give memory back, and an estimate of memory must not be negative."""
-    buckets = list(k.CUDA_GRAPH_GIB)
-    for name in reversed(buckets[: buckets.index(version_bucket(version)) + 1]):
-        if platform in k.CUDA_GRAPH_GIB[name]:
-            return max(0, round(k.CUDA_GRAPH_GIB[name][platform] * GiB))
-    return max(0, round(k.CUDA_GRAPH_GIB[buckets[0]]["cuda"] * GiB))
 
 
 def batch_defaults(version: tuple[int, int], gpu_memory_bytes: int, gpu_name: str | None,
@@ -189,7 +178,9 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     non_torch, non_torch_note = non_torch_bytes(req.platform, tp * pp, version)
     if non_torch_note:
         assumptions.append(non_torch_note)
-    graphs = 0 if req.enforce_eager else cuda_graph_bytes(req.platform, version)
+    graphs, graph_terms = 0, {}
+    if not req.enforce_eager:
+        graphs, graph_terms = graph_pool_bytes(arch, req.platform, version, seqs, len(stages[stage]))
     graphs_in_budget = version >= k.CUDA_GRAPHS_IN_BUDGET_SINCE and not req.enforce_eager
     requested = int(util * req.gpu_memory_bytes)
     kv_available = requested - weights - activations - non_torch - (graphs if graphs_in_budget else 0)
@@ -236,6 +227,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         "weights_per_pipeline_stage_bytes": weights_per_stage,
         "load_figure_terms_bytes": platform_terms[stage],
         "activation_terms": act_terms,
+        "cuda_graph_terms": graph_terms,
     }
     if longest is not None:
         details["longest_fitting_max_model_len"] = longest
