@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 
 MIN_GRAPH_RECORDS = 3
 """A version bucket with fewer records (or one layer count) is not fitted a line of its own: it takes the nearest
-older bucket's line for that platform, times the median ratio logged / that line."""
+older bucket's line for that platform, times the median ratio logged / that line. A bucket whose median logged
+pool is <= 0 gets the zero line (what the log shows there is the allocator releasing cached blocks)."""
 
 
 def fit_graph_pool(graphs: dict[tuple[str, str], list[tuple[float, int, str]]]) -> None:
@@ -157,7 +158,11 @@ def fit_graph_pool(graphs: dict[tuple[str, str], list[tuple[float, int, str]]]) 
             if not rows:
                 continue
             y = np.array([r[0] for r in rows])
-            if len(rows) >= MIN_GRAPH_RECORDS and len({r[1] for r in rows}) > 1:
+            if float(np.median(y)) <= 0:
+                # capturing released more cached memory than the graphs took: the log does not measure the pool
+                line = {"base": 0.0, "per_layer": 0.0}
+                how = "median logged <= 0: zero line"
+            elif len(rows) >= MIN_GRAPH_RECORDS and len({r[1] for r in rows}) > 1:
                 columns = {"base": np.ones(len(rows)), "per_layer": np.array([float(r[1]) for r in rows]),
                            "mla": np.array([float(r[2] == "mla") for r in rows]),
                            "hybrid": np.array([float(r[2] == "hybrid") for r in rows])}

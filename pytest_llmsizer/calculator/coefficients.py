@@ -140,7 +140,7 @@ CUDA_GRAPH_REFERENCE_SIZES = 51
 pool coefficients were fitted on."""
 
 CUDA_GRAPH_POOL: dict[str, dict[str, dict[str, float]]] = {
-    "<0.17": {"cuda": {"base": -1.0962, "per_layer": 0.0159, "mla": -0.0276, "hybrid": 0.5057},
+    "<0.17": {"cuda": {"base": 0.0, "per_layer": 0.0},
               "rocm": {"base": 0.2074, "per_layer": 0.0599, "mla": 1.0616}},
     "0.17-0.19": {"cuda": {"base": 0.6653, "per_layer": 0.0024, "mla": 1.2867, "hybrid": 0.3682},
                   "rocm": {"base": 0.3501, "per_layer": 0.1011, "mla": 1.7922}},
@@ -149,11 +149,11 @@ CUDA_GRAPH_POOL: dict[str, dict[str, dict[str, float]]] = {
 """CUDA-graph pool per GPU at the reference capture count (GiB; calculator/cuda_graphs.py): base + per_layer x
 decoder layers on the rank + an offset for MLA or hybrid (Mamba/GDN) attention, per version bucket and platform.
 FITTED by ``python benchmarks/fit.py`` (2026-12-04) on the "fit" split of vme-dev.jsonl (release builds): least
-squares where a bucket has >= 3 records and several layer counts (<0.17 CUDA n=36, residual median 0.33 GiB;
-<0.17 ROCm n=9, 0.03 GiB; 0.17-0.19 CUDA n=19, 0.11 GiB), else the nearest older line of the platform times the
-median ratio logged / line (0.17-0.19 ROCm x1.688 from 1 record; >=0.20 CUDA x0.880 from 1 record). Before 0.17 on
-CUDA the logged delta is often negative (capturing releases cached blocks) and the line near zero; the estimate
-is floored at 0. Held-out error: ``python benchmarks/accuracy.py``."""
+squares where a bucket has >= 3 records and several layer counts (<0.17 ROCm n=9, residual median 0.03 GiB;
+0.17-0.19 CUDA n=19, 0.11 GiB), else the nearest older line of the platform times the median ratio logged / line
+(0.17-0.19 ROCm x1.688 from 1 record; >=0.20 CUDA x0.880 from 1 record). Before 0.17 on CUDA the median logged
+delta is negative (-0.06 GiB over 36 records: capturing releases cached blocks, so the log does not measure the
+pool): zero line. Held-out error: ``python benchmarks/accuracy.py``."""
 
 CUDA_GRAPHS_IN_BUDGET_SINCE = (0, 21)
 """``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` is on by default since v0.21.0: graph memory is then subtracted from
