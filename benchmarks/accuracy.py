@@ -158,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         for (source, reason), n in skipped.most_common():
             print(f"  {n:>3}  {source}: {reason}")
     args.csv.parent.mkdir(parents=True, exist_ok=True)
-    fields = ["source", "id", "model", "split", "platform", "version_range", "skipped"] + [f"{c}_{k}" for c in COMPONENTS
-                                                               for k in ("measured", "calculated")]
+    fields = ["source", "id", "model", "split", "platform", "version_range", "skipped"]
+    fields += [f"{c}_{k}" for c in COMPONENTS for k in ("measured", "calculated")]
     with args.csv.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
