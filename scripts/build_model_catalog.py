@@ -309,6 +309,21 @@ ALIASES: dict[str, tuple[tuple[str, ...], Quote]] = {
 """Other repo ids that INDEX.md says share a file's architecture (resolved as that entry, with a note)."""
 
 
+_NO_CONFIG = "no config.json for it in the shared data ({}); pass the checkpoint's config.json instead"
+UNSUPPORTED_NAMES: dict[str, str] = {
+    "Qwen/Qwen3.8-27B": _NO_CONFIG.format("a third-party README is the only source, and it disputes the vocab"),
+    "Qwen/Qwen3.5-4B": _NO_CONFIG.format("only the 35B, 122B and 397B Qwen3.5 configs are there"),
+    "openbmb/MiniCPM5-1B": _NO_CONFIG.format("named by a deployment tutorial's log"),
+    "YuanLLM/Yuan2-2B-Mars-hf": _NO_CONFIG.format("named by a notebook's log"),
+    "deepseek-ai/DeepSeek-R1-0528-Qwen3-8B": _NO_CONFIG.format("a Qwen3-8B distill named by an Unsloth notebook"),
+    "ibm-fms/Bamba-9.8b-1.8T-hf": _NO_CONFIG.format("named by an issue thread; Bamba is not modelled yet"),
+    "Llama-3 70B": "an informal name from an issue thread, not a Hugging Face id (the record says Meta-Llama-3-70B: "
+                   "use meta-llama/Meta-Llama-3-70B)",
+}
+"""Names the shared logs use that have no config in the shared data, each with why: resolving them says so instead
+of "unknown model" (``tests/test_name_resolution.py`` walks every name)."""
+
+
 @dataclass(frozen=True)
 class PublishedCount:
     """A model's published parameter total and the named physical reasons it differs from what vLLM serves.
@@ -496,6 +511,12 @@ def build(source: Path, source_label: str) -> dict[str, Any]:
         elif arch.num_parameters_reported:
             arch = arch.model_copy(update={"num_parameters_reported_source": f"{path.name} _num_parameters"})
         models.append(arch.model_dump(mode="json", exclude_defaults=True))
+    known = {m["id"].lower() for m in models} | {u["id"].lower() for u in unsupported}
+    for name, reason in sorted(UNSUPPORTED_NAMES.items()):
+        if name.lower() in known:
+            raise SystemExit(f"{name}: in UNSUPPORTED_NAMES but the shared data has a config for it; remove it")
+        unsupported.append({"id": name, "reason": reason})
+    unsupported.sort(key=lambda entry: entry["id"])
     return {
         "format": FORMAT,
         "generated_from": f"{source_label}/*.json ({len(files)} files) by scripts/build_model_catalog.py "
