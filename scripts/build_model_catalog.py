@@ -316,7 +316,6 @@ UNSUPPORTED_NAMES: dict[str, str] = {
     "openbmb/MiniCPM5-1B": _NO_CONFIG.format("named by a deployment tutorial's log"),
     "YuanLLM/Yuan2-2B-Mars-hf": _NO_CONFIG.format("named by a notebook's log"),
     "deepseek-ai/DeepSeek-R1-0528-Qwen3-8B": _NO_CONFIG.format("a Qwen3-8B distill named by an Unsloth notebook"),
-    "ibm-fms/Bamba-9.8b-1.8T-hf": _NO_CONFIG.format("named by an issue thread; Bamba is not modelled yet"),
     "Llama-3 70B": "an informal name from an issue thread, not a Hugging Face id (the record says Meta-Llama-3-70B: "
                    "use meta-llama/Meta-Llama-3-70B)",
 }

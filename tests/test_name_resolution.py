@@ -42,6 +42,13 @@ def readme_names() -> set[str]:
     return {n for n in names if not n.startswith(".")}
 
 
+NOT_YET_IN_THE_CATALOG = {
+    "ibm-fms/Bamba-9.8b-1.8T-hf": "no config in the shared data yet (Bamba support is being added separately); "
+                                  "tests/test_external_calculators.py uses it as the example of an unknown model",
+}
+"""Names left unknown on purpose, each with why."""
+
+
 def resolves_or_is_known(name: str) -> str | None:
     """None when ``name`` resolves or is a known-unsupported model (with its reason); else why not."""
     try:
@@ -56,7 +63,7 @@ def resolves_or_is_known(name: str) -> str | None:
 def test_every_model_name_in_the_shared_data_and_readme_resolves_or_says_why_not():
     names = shared_names() | readme_names()
     assert len(names) > 150
-    failures = {n: why for n in sorted(names) if (why := resolves_or_is_known(n))}
+    failures = {n: why for n in sorted(names - set(NOT_YET_IN_THE_CATALOG)) if (why := resolves_or_is_known(n))}
     assert failures == {}
 
 
