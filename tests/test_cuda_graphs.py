@@ -11,7 +11,7 @@ from pytest_llmsizer.units import GiB
 
 def test_capture_sizes_follow_vllms_default_list():
     sizes = capture_sizes(1024, (0, 18))
-    assert sizes[:4] == [1, 2, 4, 8] and sizes[-1] == 512 and len(sizes) == 51
+    assert sizes[:4] == (1, 2, 4, 8) and sizes[-1] == 512 and len(sizes) == 51
     assert capture_sizes(64, (0, 18))[-1] == 128  # min(2 x max_num_seqs, 512)
     assert len(capture_sizes(64, (0, 18))) < len(sizes)
 

@@ -17,13 +17,16 @@ memory back. Outside vLLM's budget before 0.21 (the pool sits on top of utilizat
 
 from __future__ import annotations
 
+import functools
+
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator.versions import version_bucket
 from pytest_llmsizer.catalog.arch import ModelArch
 from pytest_llmsizer.units import GiB
 
 
-def capture_sizes(max_num_seqs: int, version: tuple[int, int]) -> list[int]:
+@functools.lru_cache(maxsize=256)
+def capture_sizes(max_num_seqs: int, version: tuple[int, int]) -> tuple[int, ...]:
     """vLLM's default ``cudagraph_capture_sizes``: from 0.11, [1, 2, 4] + multiples of 8 below 256 + multiples of
     16 from 256, up to min(2 x max_num_seqs, 512) (``max_cudagraph_capture_size``); before, [1, 2, 4] + multiples of
     8 up to min(max_num_seqs, 512)."""
@@ -33,7 +36,7 @@ def capture_sizes(max_num_seqs: int, version: tuple[int, int]) -> list[int]:
     else:
         top = min(max_num_seqs, k.MAX_CUDAGRAPH_CAPTURE_SIZE)
         sizes = [1, 2, 4, *range(8, k.MAX_CUDAGRAPH_CAPTURE_SIZE + 1, 8)]
-    return [s for s in sizes if s <= top]
+    return tuple(s for s in sizes if s <= top)
 
 
 def attention_backend(arch: ModelArch) -> str:

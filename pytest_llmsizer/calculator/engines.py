@@ -8,6 +8,7 @@ peak of its forward pass + the CUDA context.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict
 from typing import Any
@@ -16,7 +17,14 @@ from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
 from pytest_llmsizer.calculator.cuda_graphs import graph_pool_bytes
 from pytest_llmsizer.calculator.feasibility import length_problem, memory_problems, parallel_problems
-from pytest_llmsizer.calculator.kv_cache import kv_capacity, kv_element_bytes, layer_specs, request_kv_bytes
+from pytest_llmsizer.calculator.kv_cache import (
+    KvLayout,
+    kv_capacity,
+    kv_element_bytes,
+    kv_layout,
+    layer_specs,
+    request_kv_bytes,
+)
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
 from pytest_llmsizer.calculator.platform import rocm_load_features, rocm_load_terms
 from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
@@ -196,10 +204,12 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     total = weights + kv_bytes + activations + non_torch + graphs
     limiting_specs = kv_specs[capacities.index(limiting)]
 
+    @functools.cache
+    def layout() -> KvLayout:  # only needed when one max-length request does not fit
+        return kv_layout(limiting_specs, block)
+
     def fits_len(length: int) -> bool:
-        cap = kv_capacity(limiting_specs, kv_available, block_size=block, max_model_len=max(length, 1),
-                          max_num_batched_tokens=batched)
-        return cap.request_bytes <= kv_available
+        return layout().request_bytes(max(length, 1), batched) <= kv_available
 
     memory, longest = memory_problems(kv_available, limiting, max_model_len, fits_len)
     problems += memory
