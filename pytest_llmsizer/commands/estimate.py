@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Predict per-GPU memory (weights, KV cache, activations, non-torch, CUDA graphs) and the KV "
                     "capacity of a deployment. vLLM by default: it reserves gpu_memory_utilization x total memory "
                     "and fills the rest with KV cache.",
+        epilog="Exit codes: 0 the deployment fits; 1 vLLM would refuse it (the reasons are printed, \"fits\": false "
+               "in JSON); 2 bad input (unknown model or GPU, invalid option, a config key not understood under "
+               "--strict).",
     )
     p.add_argument("model", metavar="MODEL_OR_CONFIG", help="Hugging Face id, or a path to a config.json")
     p.add_argument("--gpu", metavar="NAME", help="GPU name as nvidia-smi/amd-smi print it, or a short name")
