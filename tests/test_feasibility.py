@@ -130,3 +130,12 @@ def test_real_logs_refused_exactly_where_vllm_refused():
     # #27508#8 logged "4.54 GiB KV cache is needed ... (1.71 GiB)"; #33155#9 is an OOM report on one H100;
     # QwenLM/Qwen3#16#27 logged "max seq len (32768) is larger than ... KV cache (24320)".
     assert flagged == {"vllm-project/vllm#27508#8", "vllm-project/vllm#33155#9", "QwenLM/Qwen3#16#27"}
+
+
+def test_plain_engine_workload_that_does_not_fit_is_out_of_memory():
+    _, result = est("meta-llama/Llama-3.1-70B", gpu="H100", engine="transformers", batch_size=64, input_len=8192,
+                    output_len=1024)
+    assert not result.fits and result.problems[0].startswith("CUDA out of memory: the workload needs")
+    _, small = est("meta-llama/Llama-3.1-8B", gpu="H100", engine="transformers", batch_size=1, input_len=512,
+                   output_len=128)
+    assert small.fits and small.problems == []
