@@ -13,9 +13,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from pytest_llmsizer.catalog.arch import CompressedAttentionSpec, ModelArch, MoeSpec, QuantSpec
+from pytest_llmsizer.catalog.config_keys import unexplained_keys
 from pytest_llmsizer.errors import CatalogError
 
 ALLOWED_RATIOS = (0, 4, 128)
+
+READ_KEYS = frozenset({"compress_ratios", "expert_dtype", "hc_mult", "o_groups", "o_lora_rank"})
+"""V4 keys this reader uses (beyond the common ones of ``config_keys.READ_TEXT_KEYS``)."""
+
+NO_MEMORY_EFFECT = {
+    "compress_rope_theta": "RoPE base of the compressed entries: changes angles, not sizes",
+    "hc_eps": "hyper-connection normalisation epsilon: a constant, no tensor",
+    "hc_sinkhorn_iters": "Sinkhorn iterations of the hyper-connection mixer: compute, not memory",
+    "num_hash_layers": "the first layers route by a token-id hash table (vocab x top-k int32, about 3 MB per layer) "
+                       "instead of a learned gate: under 0.01% of the weights, priced as the router",
+}
+"""V4 keys that do not change memory (or change it by less than 0.01%), each with the reason."""
 
 
 def _int(cfg: Mapping[str, Any], model_id: str, key: str) -> int:
@@ -25,10 +38,10 @@ def _int(cfg: Mapping[str, Any], model_id: str, key: str) -> int:
     return value
 
 
-def deepseek_v4_arch(cfg: Mapping[str, Any], model_id: str, *, moe: MoeSpec | None, quantization: QuantSpec | None,
-                     source: str | None, aliases: tuple[str, ...], notes: tuple[str, ...],
-                     reported: int | None) -> ModelArch:
-    """A ``ModelArch`` for a ``deepseek_v4`` config (``cfg`` already merged from ``text_config``)."""
+def deepseek_v4_arch(config: Mapping[str, Any], cfg: Mapping[str, Any], model_id: str, *, moe: MoeSpec | None,
+                     quantization: QuantSpec | None, source: str | None, aliases: tuple[str, ...],
+                     notes: tuple[str, ...], reported: int | None) -> ModelArch:
+    """A ``ModelArch`` for a ``deepseek_v4`` config (``config`` as read, ``cfg`` merged from ``text_config``)."""
     layers = _int(cfg, model_id, "num_hidden_layers")
     ratios = cfg.get("compress_ratios")
     if not isinstance(ratios, list) or not all(isinstance(r, int) and r in ALLOWED_RATIOS for r in ratios):
@@ -81,4 +94,6 @@ def deepseek_v4_arch(cfg: Mapping[str, Any], model_id: str, *, moe: MoeSpec | No
         dtype=str(dtype).replace("torch.", "") if dtype else None,
         quantization=quantization,
         num_parameters_reported=reported,
+        unexplained_config_keys=tuple(k for k in unexplained_keys(config)
+                                      if k not in READ_KEYS and k not in NO_MEMORY_EFFECT),
     )

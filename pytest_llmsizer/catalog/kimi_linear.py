@@ -17,6 +17,19 @@ from typing import Any
 
 from pytest_llmsizer.errors import CatalogError
 
+READ_KEYS = frozenset({"linear_attn_config", "num_experts_per_token"})
+"""Kimi-Linear keys this translation reads (the rest go through the common reader)."""
+
+NO_MEMORY_EFFECT = {
+    "mla_use_nope": "the MLA layers apply no RoPE, but the 64 rope dimensions are still projected and cached "
+                    "(architectures.md 4): sizes unchanged",
+}
+
+
+def explained(unexplained: tuple[str, ...]) -> tuple[str, ...]:
+    """The common reader's unexplained keys, less those this module reads or explains."""
+    return tuple(k for k in unexplained if k not in READ_KEYS and k not in NO_MEMORY_EFFECT)
+
 
 def _layer_list(linear: Mapping[str, Any], key: str, model_id: str, num_layers: int) -> list[int]:
     values = linear.get(key)
