@@ -93,7 +93,8 @@ def _main(argv: list[str]) -> int:
     p.add_argument("--exit", type=int, default=0)
     p.add_argument("--oom", action="store_true", help="end with torch's CUDA out-of-memory error")
     p.add_argument("--hang", action="store_true", help="never exit (until killed)")
-    p.add_argument("--interrupt-parent", action="store_true", help="send SIGINT to the parent, then exit 0")
+    p.add_argument("--interrupt-parent-once", metavar="MARKER",
+                   help="the first time (MARKER absent: create it), send SIGINT to the parent, then exit 0")
     own, engine_args = p.parse_known_args(argv)
     print(f"# stand-in engine (replay, not vLLM) got: {' '.join(engine_args)}", flush=True)
     if own.record:
@@ -115,8 +116,10 @@ def _main(argv: list[str]) -> int:
         while True:
             time.sleep(1)
     write_state(state, [float(v) for v in own.final.split(",")])
-    if own.interrupt_parent:
+    if own.interrupt_parent_once and not Path(own.interrupt_parent_once).exists():
+        Path(own.interrupt_parent_once).write_text("interrupted once")
         os.kill(os.getppid(), signal.SIGINT)
+        time.sleep(2)
     return 1 if own.oom and own.exit == 0 else own.exit
 
 
