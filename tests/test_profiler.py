@@ -139,7 +139,8 @@ def test_tensor_parallel_run_reads_each_rank_and_each_gpu(tmp_path, standin, mon
     assert profile.hardware.gpu_count == 2
     assert profile.measurements.device.peak_bytes == [40 * GIB, 41 * GIB]
     assert profile.measurements.device.baseline_bytes == [round(0.5 * GIB)] * 2
-    assert profile.measurements.components.kv_cache.per_gpu_bytes == [round(34.78 * GIB), round(34.96 * GIB)]  # main process (rank 0) first
+    kv = profile.measurements.components.kv_cache.per_gpu_bytes
+    assert kv == [round(34.78 * GIB), round(34.96 * GIB)]  # the main process (rank 0) first
     assert "3 GPUs visible, the run used the first 2" in profile.source.notes
 
 

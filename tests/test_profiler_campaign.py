@@ -252,7 +252,8 @@ def test_campaign_resumes_after_ctrl_c(tmp_path, standin):
 
 def test_campaign_needs_an_out_dir_and_no_engine(tmp_path, capsys):
     path = tmp_path / "c.yaml"
-    path.write_text("models:\n  - model_id: a/b\n    input_lengths: [1]\n    output_lengths: [1]\n    batch_sizes: [1]\n")
+    path.write_text("models:\n  - model_id: a/b\n    input_lengths: [1]\n    output_lengths: [1]\n"
+                    "    batch_sizes: [1]\n")
     assert main(["profile", "--campaign", str(path)]) == 2
     assert "--campaign needs --out-dir" in capsys.readouterr().err
     assert main(["profile"]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,10 @@ class RunResult:
     seconds: float
     log_tail: str
     profile: Profile | None = None
+
+
+_CHILD_SAID = re.compile(r"^llmsizer profile: (?:error: |run failed: )(.*)$", re.MULTILINE)
+"""How a transformers child states why it failed (the CLI's error line, or print_result's)."""
 
 
 def log_path_for(out: Path) -> Path:
@@ -100,6 +105,9 @@ def profile_transformers_child(spec: RunSpec, out: Path, *, hz: float, keep_fail
 
     run = run_child(command, log_path=log_path, reader=reader or NullReader(), hz=hz, timeout=spec.timeout)
     failure = _failure_of(run)
+    said = _CHILD_SAID.findall(run.log_text())
+    if failure is not None and said:
+        failure = said[-1].strip()
     if failure is None and not out.is_file():
         failure = "the transformers run wrote no profile"
     written = out if out.is_file() else (failed_path_for(out) if failed_path_for(out).is_file() else None)
