@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from pytest_llmsizer.errors import LlmsizerError, ProfileError
 from pytest_llmsizer.profile.errors_fmt import problems_from_validation
 from pytest_llmsizer.profile.model import Profile
-from pytest_llmsizer.profile.vllm_log import parse_vllm_log, profile_from_log  # the one import of the log reader
+from pytest_llmsizer.profile.vllm_log import profile_from_log  # the one import of the vLLM log reader
 from pytest_llmsizer.profiler.devices import DeviceInfo
 from pytest_llmsizer.profiler.sampler import MemoryTrace
 from pytest_llmsizer.units import GiB
@@ -111,11 +111,8 @@ def vllm_profile(log_text: str, facts: RunFacts, *, failure: str | None = None) 
     tp = facts.tensor_parallel_size
     runtime_total = facts.devices[0].runtime_total_bytes if facts.devices else None
     try:
-        states_total = bool(parse_vllm_log(log_text).total_gpu_memory)
-        base = profile_from_log(
-            log_text, source=facts.reference, model=facts.model, gpu=facts.devices[0].name, tp=tp,
-            gpu_memory_gib=None if states_total or runtime_total is None else runtime_total / GiB,
-        )
+        base = profile_from_log(log_text, source=facts.reference, model=facts.model, gpu=facts.devices[0].name,
+                                tp=tp)
         data = base.model_dump(mode="json", exclude_none=True)
     except (LlmsizerError, ProfileError) as e:
         reason = e.render() if isinstance(e, ProfileError) else str(e)
@@ -125,8 +122,13 @@ def vllm_profile(log_text: str, facts: RunFacts, *, failure: str | None = None) 
     gpus = int(data.get("hardware", {}).get("gpu_count", tp))
     if gpus > len(facts.devices):
         raise LlmsizerError(f"the run used {gpus} GPUs but only {len(facts.devices)} are visible to the profiler")
-    memory = data.get("hardware", {}).get("memory_per_gpu_bytes", runtime_total)
-    data["hardware"] = _hardware(facts, gpus, memory)
+    logged = data.get("hardware", {}).get("memory_per_gpu_bytes")
+    data["hardware"] = _hardware(facts, gpus, logged if logged is not None else runtime_total)
+    if logged is not None and runtime_total is not None and logged != runtime_total:
+        data.setdefault("source", {})["notes"] = " ".join(filter(None, [
+            data.get("source", {}).get("notes"),
+            f"[profiler] memory_per_gpu_bytes is the log's total_gpu_memory; the device reports "
+            f"{runtime_total / GiB:.3f} GiB visible to the runtime."]))
     if failure is None and not facts.trace.grew(range(gpus)):
         failure = (f"peak equals baseline: no GPU the run used rose above its baseline "
                    f"({', '.join(f'GPU {i} {facts.trace.baseline[i] / GiB:.2f} GiB' for i in range(gpus))}); "
