@@ -9,6 +9,7 @@ during ``generate``), from the KV-cache tensors ``generate`` returned (their byt
 from __future__ import annotations
 
 import json
+import types
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,11 @@ def import_engine() -> tuple[Any, Any]:
     return torch, transformers
 
 
+_NOT_CACHE = (str, bytes, int, float, bool, type(None), type, types.ModuleType, types.FunctionType,
+              types.MethodType, types.BuiltinFunctionType)
+"""Objects the cache walk does not enter: scalars, classes, modules and functions hold no cache tensors."""
+
+
 def cache_tensors(cache: Any) -> list[Any]:
     """Every distinct tensor reachable from a cache object generate() returned (DynamicCache of transformers 4 or
     5, a hybrid / sliding-window cache, or the legacy tuple of (key, value) tuples), deduplicated by storage."""
@@ -64,7 +70,7 @@ def cache_tensors(cache: Any) -> list[Any]:
                 seen.add(ptr)
                 found.append(obj)
             continue
-        if depth > 6 or id(obj) in visited or isinstance(obj, (str, bytes, int, float, bool, type(None))):
+        if depth > 6 or id(obj) in visited or isinstance(obj, _NOT_CACHE):
             continue
         visited.add(id(obj))
         if isinstance(obj, dict):
@@ -81,12 +87,16 @@ def cache_bytes(cache: Any) -> int:
 
 
 def cached_tokens(cache: Any) -> int:
-    """Tokens per sequence in the longest layer of the cache (0 when the cache cannot say)."""
+    """Token slots per sequence in the longest layer of the cache: the sequence axis of its [batch, heads, tokens,
+    head_dim] tensors (a sliding-window layer holds fewer; a pre-allocated cache holds its capacity, as its bytes
+    do). Falls back to the cache's own ``get_seq_length()`` when no tensor has that shape."""
+    lengths = [int(t.shape[-2]) for t in cache_tensors(cache) if t.dim() == 4]
+    if lengths:
+        return max(lengths)
     try:
         return int(cache.get_seq_length())
-    except Exception:
-        tensors = [t for t in cache_tensors(cache) if t.dim() == 4]
-        return max((int(t.shape[-2]) for t in tensors), default=0)
+    except Exception:  # a cache class without the method
+        return 0
 
 
 def _build_model(transformers: Any, torch: Any, model: str, config: dict[str, Any] | None, *, random_weights: bool,
