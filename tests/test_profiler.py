@@ -120,6 +120,30 @@ def test_replayed_vllm_run_becomes_a_profile(tmp_path, standin, capsys):
     assert "peak 15.300" in captured.out
 
 
+def test_default_command_is_vllm_bench_latency(tmp_path, standin, monkeypatch):
+    """A STAND-IN named `vllm` on PATH (it replays a real log) receives the default command line."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "vllm"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} {HERE / 'profiler_standins.py'} --record '{OPT_RECORD}' "
+                    f"--state {standin} --series 2.0 --final 0.5 --dwell 0.2 \"$@\"\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    write_state(standin, [0.5])
+    out = tmp_path / "default.json"
+    code = main(["profile", "vllm", "facebook/opt-125m", "--batch-size", "4", "--input-len", "256", "--output-len",
+                 "32", "--dtype", "float32", "-o", str(out), "--device-reader", READER, "--no-validate"])
+    assert code == 0
+    log = out.with_suffix(".log").read_text()
+    assert "got: bench latency --model facebook/opt-125m --tensor-parallel-size 1 --batch-size 4 --input-len 256 " \
+           "--output-len 32 --dtype float32" in log
+    profile = load_profile(out)
+    assert profile.engine.extra_args["command"].endswith(
+        "vllm bench latency --model facebook/opt-125m --tensor-parallel-size 1 --batch-size 4 --input-len 256 "
+        "--output-len 32 --dtype float32")
+    assert "`vllm bench latency`, i.e. vLLM's offline LLM class" in profile.source.notes
+
+
 def test_validation_against_the_calculator_is_printed(tmp_path, standin, capsys):
     code, out = _profile(tmp_path, standin, "--record", LLAMA_RECORD, "--series", "15.0;72.0", "--final", "0.7",
                          model="meta-llama/Meta-Llama-3-8B")

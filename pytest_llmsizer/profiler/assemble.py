@@ -41,6 +41,7 @@ class RunFacts:
     software: dict[str, str] = field(default_factory=dict)
     extra_args: dict[str, Any] = field(default_factory=dict)
     seconds: float | None = None
+    notes: tuple[str, ...] = ()
 
 
 def engine_args_dict(args: list[str]) -> dict[str, Any]:
@@ -148,6 +149,7 @@ def _common(data: dict[str, Any], facts: RunFacts, gpus: int, failure: str | Non
     notes = [n for n in (source.get("notes"), _device_notes(facts, gpus)) if n]
     if facts.seconds is not None:
         notes.append(f"[profiler] the engine ran {facts.seconds:.1f} s.")
+    notes += [f"[profiler] {n}" for n in facts.notes]
     source.update({
         "reference": facts.reference,
         "kind": "measured-run",

@@ -35,6 +35,18 @@ _CHILD_SAID = re.compile(r"^llmsizer profile: (?:error: |run failed: )(.*)$", re
 """How a transformers child states why it failed (the CLI's error line, or print_result's)."""
 
 
+BENCH_LATENCY_NOTE = (
+    "Run through `vllm bench latency`, i.e. vLLM's offline LLM class: where the log does not state "
+    "max_num_batched_tokens / max_num_seqs, the LLM class's defaults applied, not the API server's "
+    "(notes/memory-physics.md 2.2: 16384 vs 8192 batched tokens on >= 70 GiB GPUs)."
+)
+
+
+def _is_bench_latency(command: list[str]) -> bool:
+    return any(a.endswith("vllm") and b == "bench" and c == "latency"
+               for a, b, c in zip(command, command[1:], command[2:], strict=False))
+
+
 def log_path_for(out: Path) -> Path:
     return out.with_name(out.stem + ".log")
 
@@ -79,6 +91,7 @@ def profile_vllm(spec: RunSpec, out: Path, *, reader: DeviceReader, hz: float, k
         device_tool=reader.tool, trace=run.trace, reference=f"llmsizer profile: {spec.run_id} (log {log_path.name})",
         software=software_versions(engine="vllm", engine_cmd=spec.engine_cmd), seconds=run.seconds,
         extra_args={**engine_args_dict(list(spec.engine_args)), "command": " ".join(run.command)},
+        notes=(BENCH_LATENCY_NOTE,) if _is_bench_latency(run.command) else (),
     )
     profile, failure = vllm_profile(run.log_text(), facts, failure=_failure_of(run))
     written = None
