@@ -189,6 +189,20 @@ def test_keep_failed_writes_a_profile_marked_failed(tmp_path, standin):
     assert failed.measurements.device.peak_bytes == [3 * GIB]
 
 
+def test_log_without_memory_lines_is_a_failed_run(tmp_path, standin, capsys):
+    """SYNTHETIC edge case: an engine that exits 0 having printed no memory line (a made-up one-line log)."""
+    log = tmp_path / "no-memory.log"
+    log.write_text("INFO 01-01 00:00:00 engine started, then nothing about memory\n")
+    code, out = _profile(tmp_path, standin, "--log-file", str(log), "--series", "3.0", "--final", "0.5",
+                         "--dwell", "0.1", extra=("--keep-failed",))
+    err = capsys.readouterr().err
+    assert code == 1 and "run failed: the log could not be read into a profile" in err
+    assert "no memory line found" in err
+    failed = load_profile(out.with_name("run.failed.json"))  # the device readings only
+    assert failed.measurements.components.present() == {}
+    assert failed.measurements.device.peak_bytes == [3 * GIB] and failed.source.failure
+
+
 def test_out_of_memory_exit_is_named(tmp_path, standin, capsys):
     code, out = _profile(tmp_path, standin, "--record", OPT_RECORD, "--series", "15.9", "--final", "0.5", "--oom",
                          "--dwell", "0.1", extra=("--keep-failed",))

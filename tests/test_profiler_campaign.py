@@ -120,6 +120,17 @@ def test_the_guides_campaign_expands_to_its_cartesian_product(tmp_path):
     assert len({r.run_id for r in campaign.runs}) == len(campaign.runs)
 
 
+def test_transformers_entries_run_as_child_profilers(tmp_path):
+    text = ("engine: transformers\nrandom_weights: true\nmodels:\n  - model_id: org--model.json\n"
+            "    input_lengths: [128]\n    output_lengths: [16]\n    batch_sizes: [2]\n    dtype: bfloat16\n")
+    (run,) = parse_campaign(text, tmp_path / "c.yaml").runs
+    assert run.run_id == "org--model--transformers--tp1--bs2--in128--out16--random"
+    assert run.command(tmp_path / "o.json")[1:] == [
+        "-m", "pytest_llmsizer.cli", "profile", "transformers", "org--model.json", "--batch-size", "2",
+        "--input-len", "128", "--output-len", "16", "--random-weights", "--dtype", "bfloat16",
+        "-o", str(tmp_path / "o.json"), "--force"]
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("models:\n  - model_id: a/b\n    input_lengths: [512]\n    output_lengths: [512]\n    batch_sizes: [1]\n"
      "    batch_size: 4\n", ":6: models[0].batch_size: unknown key"),

@@ -178,7 +178,7 @@ def _run_campaign(args: argparse.Namespace) -> int:
         raise LlmsizerError("--campaign needs --out-dir DIR (profiles, logs and the campaign log go there)")
     spec = args.device_reader
     summary = run_campaign(campaign, out_dir, reader_factory=lambda: _reader(spec), hz=args.sample_hz,
-                           keep_failed=args.keep_failed)
+                           keep_failed=args.keep_failed, device_reader=spec)
     for line in summary.lines():
         print(line)
     return EXIT_FAILED if summary.failed else EXIT_OK

@@ -107,7 +107,8 @@ RunOne = Callable[[RunSpec, Path, Path], RunResult]
 
 
 def run_campaign(campaign: Campaign, out_dir: Path, *, reader_factory: Callable[[], DeviceReader], hz: float,
-                 keep_failed: bool = False, stream: TextIO | None = None) -> CampaignSummary:
+                 keep_failed: bool = False, stream: TextIO | None = None,
+                 device_reader: str = "auto") -> CampaignSummary:
     """Profile every run of the campaign not yet in ``out_dir``. Failures are logged and counted, never raised;
     Ctrl-C is logged and re-raised after the summary so far."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +135,8 @@ def run_campaign(campaign: Campaign, out_dir: Path, *, reader_factory: Callable[
                     result = profile_vllm(spec, out, reader=reader, hz=hz, keep_failed=keep_failed,
                                           log_path=logfile)
                 else:
-                    result = profile_transformers_child(spec, out, hz=hz, keep_failed=keep_failed, log_path=logfile)
+                    result = profile_transformers_child(spec, out, hz=hz, keep_failed=keep_failed, log_path=logfile,
+                                                        device_reader=device_reader)
             except KeyboardInterrupt:
                 _record(log, None, spec, "interrupted", "Ctrl-C")
                 raise

@@ -106,12 +106,13 @@ def profile_vllm(spec: RunSpec, out: Path, *, reader: DeviceReader, hz: float, k
 
 
 def profile_transformers_child(spec: RunSpec, out: Path, *, hz: float, keep_failed: bool = False,
-                               log_path: Path | None = None, reader: DeviceReader | None = None) -> RunResult:
+                               log_path: Path | None = None, reader: DeviceReader | None = None,
+                               device_reader: str = "auto") -> RunResult:
     """A transformers run in a child process (campaigns: a time limit, a crash stays in the child, and each run
     starts from an empty GPU). The child measures and writes the profile itself."""
     log_path = log_path or log_path_for(out)
     command = spec.command(out)
-    command += ["--sample-hz", str(hz)]
+    command += ["--sample-hz", str(hz), "--device-reader", device_reader]
     if keep_failed:
         command.append("--keep-failed")
     from pytest_llmsizer.profiler.devices import NullReader
