@@ -7,7 +7,8 @@ Two steps, because the GPU machine has no internet and does not see ../shared:
 
 ``prepare`` copies the config files that benchmarks/gpu_profiles.yaml names from ../shared/data/model-configs to
 benchmarks/gpu-configs/ (git-ignored) and downloads the wheels of what the H200 image lacks (pydantic and its
-parts; the image has torch, transformers, PyYAML and nvidia-ml-py) into .whl/ for Python 3.12 x86-64. Then, with the
+parts, and a typing-extensions recent enough for pydantic-core; the image has torch, transformers, PyYAML and
+nvidia-ml-py) into .whl/ for Python 3.12 x86-64. Then, with the
 device tool: ``run(command="python3 benchmarks/gpu_profiles.py run", carry=[".whl", "benchmarks/gpu-configs"],
 timeout_s=600)``.
 
@@ -26,6 +27,7 @@ import argparse
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -36,7 +38,7 @@ CAMPAIGN = ROOT / "benchmarks" / "gpu_profiles.yaml"
 CONFIGS = ROOT / "benchmarks" / "gpu-configs"
 SHARED_CONFIGS = ROOT.parent / "shared" / "data" / "model-configs"
 WHEELS = ROOT / ".whl"
-WHEEL_NAMES = ("pydantic", "pydantic-core", "annotated-types", "typing-inspection")
+WHEEL_NAMES = ("pydantic", "pydantic-core", "annotated-types", "typing-inspection", "typing-extensions")
 
 
 def campaign_models(campaign: Path = CAMPAIGN) -> list[str]:
@@ -106,7 +108,23 @@ def effective_campaign(configs: Path, out_dir: Path) -> Path:
     return target
 
 
-def run(configs: Path, out_dir: Path, wheels: Path, dry_run: bool) -> int:
+def _run_within(cmd: list[str], env: dict[str, str], budget: float) -> int:
+    """Run the campaign; past ``budget`` seconds, Ctrl-C it (it stops its engine and logs the interruption), so that
+    what finished is still packed before the device tool's 10-minute limit."""
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        return proc.wait(timeout=budget)
+    except subprocess.TimeoutExpired:
+        print(f"gpu_profiles: {budget:g} s budget spent: interrupting the campaign", file=sys.stderr)
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+
+def run(configs: Path, out_dir: Path, wheels: Path, dry_run: bool, budget: float = 540.0) -> int:
     env = _ensure_pydantic(wheels)
     campaign = effective_campaign(configs, out_dir)
     cli = [sys.executable, "-m", "pytest_llmsizer.cli"]
@@ -115,7 +133,7 @@ def run(configs: Path, out_dir: Path, wheels: Path, dry_run: bool) -> int:
         return subprocess.run([*cmd, "--dry-run"], env=env).returncode
     if shutil.which("nvidia-smi"):
         subprocess.run(["nvidia-smi"], check=False)
-    code = subprocess.run(cmd, env=env).returncode
+    code = _run_within(cmd, env, budget)
     report = []
     for profile in sorted(out_dir.glob("*.json")):
         if profile.name.endswith(".failed.json"):
@@ -144,10 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out-dir", type=Path, default=Path("/tmp/gpu-transformers"))
     r.add_argument("--wheels", type=Path, default=WHEELS)
     r.add_argument("--dry-run", action="store_true", help="print the planned runs; no GPU is touched")
+    r.add_argument("--budget", type=float, default=540.0,
+                   help="seconds for the whole campaign before it is interrupted and what finished is packed")
     args = p.parse_args(argv)
     if args.step == "prepare":
         return prepare(args.dest, args.source, None if args.no_wheels else WHEELS)
-    return run(args.configs, args.out_dir, args.wheels, args.dry_run)
+    return run(args.configs, args.out_dir, args.wheels, args.dry_run, args.budget)
 
 
 if __name__ == "__main__":
