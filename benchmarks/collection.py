@@ -59,8 +59,8 @@ NAME_STYLES = (
 
 def estimable_sources() -> list[tuple[Path, dict[str, Any]]]:
     """The committed profiles the built-in calculator can estimate (the others would only measure error paths)."""
-    from pytest_llmsizer.calculators import builtin
     from pytest_llmsizer.errors import LlmsizerError
+    from pytest_llmsizer.pluggable.loader import builtin
     from pytest_llmsizer.profile.load import load_profile
 
     out = []

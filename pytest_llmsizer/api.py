@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmsizer.calculator.resolve import request_from_profile
-from pytest_llmsizer.calculators import Calculator, CalculatorResult, builtin, load_calculator, normalise_result
+from pytest_llmsizer.calculator.result import Calculator, CalculatorResult, normalise_result
 from pytest_llmsizer.errors import LlmsizerError
+from pytest_llmsizer.pluggable.loader import builtin, load_calculator
 from pytest_llmsizer.profile.load import load_profile
 from pytest_llmsizer.profile.model import Profile, Quantization
 from pytest_llmsizer.report.records import accuracy_record, primary_error

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_llmsizer.calculator.params import total_parameters
-from pytest_llmsizer.calculators import normalise_result
+from pytest_llmsizer.calculator.result import normalise_result
 from pytest_llmsizer.catalog.arch import ModelArch
 from pytest_llmsizer.catalog.models import resolve_model
 from pytest_llmsizer.errors import LlmsizerError, Problem, ProfileError

@@ -66,3 +66,7 @@ class EstimateError(LlmsizerError):
 
 class ConfigError(LlmsizerError):
     """tolerances.yaml or another configuration file is invalid."""
+
+
+class CalculatorError(LlmsizerError):
+    """A calculator could not be loaded, or returned something unusable."""

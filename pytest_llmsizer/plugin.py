@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from pytest_llmsizer.calculators import CalculatorError, load_calculator
 from pytest_llmsizer.collect import AccuracyItem, ProfileFile, ProfileItem
-from pytest_llmsizer.errors import ConfigError
+from pytest_llmsizer.errors import CalculatorError, ConfigError
+from pytest_llmsizer.pluggable.loader import load_calculator
 from pytest_llmsizer.report.csv_record import append_records, check_appendable
 from pytest_llmsizer.report.summary import summary_lines, write_json_report
 from pytest_llmsizer.state import STATE_KEY, PluginState
@@ -109,7 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if command and not cmd_option and spec.strip() not in ("", "builtin"):
             raise CalculatorError("ini sets both llmsizer_calculator and llmsizer_calculator_cmd; keep one")
         if command:
-            from pytest_llmsizer.calculators import command_calculator
+            from pytest_llmsizer.pluggable.command import command_calculator
 
             timeout_text = config.getoption("llmsizer_calculator_timeout") or \
                 config.getini("llmsizer_calculator_timeout") or "60"

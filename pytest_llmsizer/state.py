@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmsizer.calculators import Calculator
+from pytest_llmsizer.calculator.result import Calculator
 from pytest_llmsizer.validation.metrics import Metrics
 from pytest_llmsizer.validation.tolerances import Tolerances
 

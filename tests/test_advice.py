@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pytest_llmsizer.calculators import CalculatorResult
+from pytest_llmsizer.calculator.result import CalculatorResult
 from pytest_llmsizer.profile.model import Profile
 from pytest_llmsizer.units import GiB
 from pytest_llmsizer.validation.advice import recommendations

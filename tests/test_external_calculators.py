@@ -13,17 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmsizer import calculators
-from pytest_llmsizer.calculators import (
-    PROTOCOL,
-    CalculatorError,
-    CalculatorResult,
-    CommandCalculator,
-    builtin,
-    command_calculator,
-    load_calculator,
-)
-from pytest_llmsizer.errors import LlmsizerError
+from pytest_llmsizer.calculator.result import CalculatorResult
+from pytest_llmsizer.errors import CalculatorError, LlmsizerError
+from pytest_llmsizer.pluggable import loader as calculators
+from pytest_llmsizer.pluggable.command import PROTOCOL, CommandCalculator, command_calculator
+from pytest_llmsizer.pluggable.loader import builtin, load_calculator
 from pytest_llmsizer.profile.load import load_profile
 
 REPO = Path(__file__).resolve().parents[1]
@@ -368,7 +362,7 @@ def test_builtin_without_and_with_its_entry_point(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(calculators.metadata, "entry_points", lambda group: [])
     assert load_calculator(None) is builtin and load_calculator("builtin") is builtin
     group = calculators.ENTRY_POINT_GROUP
-    ep = calculators.metadata.EntryPoint("builtin", "pytest_llmsizer.calculators:builtin", group)
+    ep = calculators.metadata.EntryPoint("builtin", "pytest_llmsizer.pluggable.loader:builtin", group)
     monkeypatch.setattr(calculators.metadata, "entry_points", lambda group: [ep])
     assert load_calculator("builtin") is builtin
     with pytest.raises(CalculatorError, match=r"registered calculators: 'builtin' \("):

@@ -19,7 +19,7 @@ import pytest
 
 from pytest_llmsizer.errors import ProfileError
 from pytest_llmsizer.profile.legacy import LEGACY_READERS, detect_legacy_format
-from pytest_llmsizer.profile.legacy_common import CONFIDENCE_LABELS, confidence_of
+from pytest_llmsizer.profile.legacy.common import CONFIDENCE_LABELS, confidence_of
 from pytest_llmsizer.profile.load import load_profile, profile_from_data
 from pytest_llmsizer.profile.model import Confidence, Profile, Provenance
 

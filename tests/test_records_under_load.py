@@ -35,7 +35,7 @@ filterwarnings = ignore::pytest.PytestAssertRewriteWarning
 SLOW_CALC = '''"""Test calculator: counts its calls in a file, then delegates to the built-in one slowly."""
 import time
 
-from pytest_llmsizer.calculators import builtin
+from pytest_llmsizer.pluggable.loader import builtin
 
 CALLS = {calls!r}
 
@@ -50,7 +50,7 @@ def calc(profile):
 CRASH_CALC = '''"""Test calculator: kills its process (as a segfault would) on the one profile marked "crash"."""
 import os
 
-from pytest_llmsizer.calculators import builtin
+from pytest_llmsizer.pluggable.loader import builtin
 
 
 def calc(profile):

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_llmsizer.calculators import Calculator, load_calculator
+from pytest_llmsizer.calculator.result import Calculator
 from pytest_llmsizer.errors import LlmsizerError
+from pytest_llmsizer.pluggable.loader import load_calculator
 from pytest_llmsizer.report.csv_record import atomic_write_text
 from pytest_llmsizer.validation.tolerances import Tolerances, load_tolerances
 
@@ -66,7 +67,7 @@ def add_calculator_options(p: argparse.ArgumentParser) -> None:
 
 def calculator_from_args(args: argparse.Namespace) -> tuple[Calculator, str]:
     if args.calculator_cmd:
-        from pytest_llmsizer.calculators import command_calculator
+        from pytest_llmsizer.pluggable.command import command_calculator
 
         return command_calculator(args.calculator_cmd, args.calculator_timeout), args.calculator_cmd
     return load_calculator(args.calculator), args.calculator or "builtin"

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pytest_llmsizer.calculator.coefficients import DEFAULT_BLOCK_SIZE
-from pytest_llmsizer.calculators import CalculatorResult
+from pytest_llmsizer.calculator.result import CalculatorResult
 from pytest_llmsizer.profile.model import Profile, Provenance
 from pytest_llmsizer.units import GiB
 from pytest_llmsizer.validation.bands import band

@@ -1,124 +1,26 @@
-"""Calculators: the built-in one and any plugged-in one, behind one small interface.
-
-A calculator is any callable ``(Profile) -> result`` where the result is an ``Estimate``, a ``CalculatorResult``,
-or a mapping with ``per_gpu_bytes`` (component -> bytes, any subset of weights, kv_cache, activations, non_torch,
-cuda_graphs, framework_overhead, multi_gpu_overhead, total) and optionally ``kv_cache_tokens`` and
-``max_concurrency``.
-
-Three ways to plug one in:
-
-* a name registered in the entry-point group ``pytest_llmsizer.calculators`` (``load_calculator("NAME")``);
-* ``module:attribute`` (``load_calculator("pkg.mod:calc")``);
-* an external program in any language, spoken to over stdin/stdout JSON (``command_calculator("CMD")``, protocol
-  ``llmsizer-calculator/1``, described in ``CommandCalculator`` and ``examples/README.md``).
-"""
+"""External calculators: a program in any language, run once per profile, protocol ``llmsizer-calculator/1``."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import math
 import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from importlib import metadata
+from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
-from pytest_llmsizer.calculator import Estimate, estimate
 from pytest_llmsizer.calculator.params import total_parameters
 from pytest_llmsizer.calculator.resolve import request_from_profile
-from pytest_llmsizer.errors import LlmsizerError
+from pytest_llmsizer.calculator.result import CalculatorResult, normalise_result
+from pytest_llmsizer.errors import CalculatorError, LlmsizerError
 from pytest_llmsizer.profile.model import Profile
-
-ENTRY_POINT_GROUP = "pytest_llmsizer.calculators"
-"""Entry-point group of named calculators: ``NAME = "module:calculator_callable"``."""
 
 PROTOCOL = "llmsizer-calculator/1"
 """The stdin/stdout JSON protocol of external calculator commands (see ``CommandCalculator``)."""
-
-MEMORY_COMPONENTS = ("weights", "kv_cache", "activations", "non_torch", "cuda_graphs", "framework_overhead",
-                     "multi_gpu_overhead", "total")
-
-
-class CalculatorError(LlmsizerError):
-    """A calculator could not be loaded, or returned something unusable."""
-
-
-@dataclass(frozen=True)
-class CalculatorResult:
-    per_gpu_bytes: dict[str, int]
-    kv_cache_tokens: int | None = None
-    max_concurrency: float | None = None
-    assumptions: list[str] = field(default_factory=list)
-    inputs: dict[str, Any] = field(default_factory=dict)
-
-
-Calculator = Callable[[Profile], Any]
-
-
-def builtin(profile: Profile) -> Estimate:
-    """The project's own calculator, given the settings the profile records."""
-    return estimate(request_from_profile(profile))
-
-
-def registered_calculators() -> dict[str, metadata.EntryPoint]:
-    """Calculators registered in the ``pytest_llmsizer.calculators`` entry-point group, by name."""
-    found: dict[str, metadata.EntryPoint] = {}
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep)  # the first distribution on sys.path wins, as for imports
-    return found
-
-
-def _available(registered: Mapping[str, Any]) -> str:
-    names = ["builtin", *sorted(n for n in registered if n != "builtin")]
-    return ", ".join(repr(n) for n in names)
-
-
-def _checked_callable(spec: str, obj: Any) -> Calculator:
-    if not callable(obj):
-        raise CalculatorError(f"calculator {spec!r} is not callable (got {type(obj).__name__})")
-    return obj
-
-
-def load_calculator(spec: str | None) -> Calculator:
-    """The calculator a spec names.
-
-    ``None``, ``""`` or ``"builtin"``: the built-in calculator (whether or not its entry point is installed);
-    ``"NAME"``: the entry point NAME of the group ``pytest_llmsizer.calculators``; ``"module:attribute"``: an
-    importable callable. An entry point is looked up first, so a registered name may even contain a colon.
-    """
-    if spec is None or spec.strip() in ("", "builtin"):
-        return builtin
-    spec = spec.strip()
-    registered = registered_calculators()
-    if spec in registered:
-        try:
-            obj = registered[spec].load()
-        except Exception as e:  # an installed plugin that cannot import is a configuration error, said in one line
-            raise CalculatorError(f"calculator {spec!r}: entry point {registered[spec].value!r} "
-                                  f"cannot be loaded: {type(e).__name__}: {e}") from None
-        return _checked_callable(spec, obj)
-    module_name, sep, attr = spec.partition(":")
-    if not sep:
-        raise CalculatorError(f"unknown calculator {spec!r}; registered calculators: {_available(registered)} "
-                              f"(entry-point group {ENTRY_POINT_GROUP!r}); or give 'module:attribute'")
-    if not module_name or not attr:
-        raise CalculatorError(f"calculator {spec!r}: expected a registered name ({_available(registered)}) "
-                              "or 'module:attribute'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise CalculatorError(f"calculator {spec!r}: cannot import {module_name!r}: {e}") from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise CalculatorError(f"calculator {spec!r}: {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    return _checked_callable(spec, obj)
 
 
 def command_calculator(command: str, timeout_s: float = 60) -> CommandCalculator:
@@ -305,29 +207,3 @@ class CommandCalculator:
             proc.communicate(timeout=5)
 
 
-def normalise_result(result: Any) -> CalculatorResult:
-    """Accept an ``Estimate``, a ``CalculatorResult`` or a mapping; reject anything else with a clear message."""
-    if isinstance(result, CalculatorResult):
-        return result
-    if isinstance(result, Estimate):
-        return CalculatorResult(dict(result.per_gpu_bytes), result.kv_cache_tokens, result.max_concurrency,
-                                list(result.assumptions), dict(result.inputs))
-    if not isinstance(result, Mapping) or not isinstance(result.get("per_gpu_bytes"), Mapping):
-        raise CalculatorError(f"calculator returned {type(result).__name__}; expected an object with "
-                              "'per_gpu_bytes' (component -> bytes)")
-    per_gpu: dict[str, int] = {}
-    for name, value in result["per_gpu_bytes"].items():
-        if name not in MEMORY_COMPONENTS:
-            raise CalculatorError(f"calculator returned unknown component {name!r}; expected {MEMORY_COMPONENTS}")
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise CalculatorError(f"calculator returned per_gpu_bytes.{name} = {value!r}; expected bytes")
-        per_gpu[name] = int(value)
-    tokens = result.get("kv_cache_tokens")
-    conc = result.get("max_concurrency")
-    return CalculatorResult(
-        per_gpu, int(tokens) if isinstance(tokens, (int, float)) else None,
-        float(conc) if isinstance(conc, (int, float)) else None,
-        [str(a) for a in result.get("assumptions") or []], dict(result.get("inputs") or {}),
-    )

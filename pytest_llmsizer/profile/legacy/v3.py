@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_llmsizer.profile.legacy_bench import (
+from pytest_llmsizer.profile.legacy.bench import (
     GPU_UTIL_NOTE,
     BenchRun,
     build_profile,
@@ -17,7 +17,7 @@ from pytest_llmsizer.profile.legacy_bench import (
     snapshot,
     totals_of,
 )
-from pytest_llmsizer.profile.legacy_common import (
+from pytest_llmsizer.profile.legacy.common import (
     AMD_SMI,
     ENGINE_LABEL,
     NVIDIA_SMI,

@@ -1,7 +1,7 @@
 """Readers for the ``vllm bench latency`` profiler family: bench v1 (inferred format) and v2.0 "enhanced".
 
 Also home of what every bench format (v1, v2, v3) writes under the same keys: the model, engine, workload and
-GPUs of the run (llm-sizer-origin.md sections 1.4-1.6), shared with ``legacy_v3``.
+GPUs of the run (llm-sizer-origin.md sections 1.4-1.6), shared with ``v3``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_llmsizer.profile.legacy_common import (
+from pytest_llmsizer.profile.legacy.common import (
     Fields,
     Node,
     capacity_note,

@@ -2,8 +2,8 @@
 
 Detection is by keys only, never by file name, and the most specific format is tried first: v3 files also
 carry v2-looking keys (``benchmark_parameters``, ``memory_measurements.baseline``), which is how the original
-validator came to misread v3 as v2. The readers live in ``legacy_early`` (torch, API), ``legacy_bench`` (bench
-v1, v2.0) and ``legacy_v3``; the path-aware field reading and unit rules they share are in ``legacy_common``.
+validator came to misread v3 as v2. The readers live in ``early`` (torch, API), ``bench`` (bench
+v1, v2.0) and ``v3``; the path-aware field reading and unit rules they share are in ``common``.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pytest_llmsizer.profile.legacy_bench import read_bench_v1, read_v2
-from pytest_llmsizer.profile.legacy_early import read_legacy_api, read_legacy_torch
-from pytest_llmsizer.profile.legacy_v3 import read_v3
+from pytest_llmsizer.profile.legacy.bench import read_bench_v1, read_v2
+from pytest_llmsizer.profile.legacy.early import read_legacy_api, read_legacy_torch
+from pytest_llmsizer.profile.legacy.v3 import read_v3
 from pytest_llmsizer.profile.model import Profile
 
 TORCH = "llmsizer-legacy-torch"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_llmsizer.profile.legacy_common import (
+from pytest_llmsizer.profile.legacy.common import (
     ROCM_SMI_OR_SYSFS,
     SYSFS,
     Fields,
