@@ -269,3 +269,23 @@ def test_campaign_needs_an_out_dir_and_no_engine(tmp_path, capsys):
     assert "--campaign needs --out-dir" in capsys.readouterr().err
     assert main(["profile"]) == 2
     assert "name an engine" in capsys.readouterr().err
+
+
+def test_the_readme_campaign_example_is_a_valid_campaign(tmp_path):
+    readme = (HERE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Profiling", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    campaign = parse_campaign(block, tmp_path / "README-example.yaml")
+    assert [r.batch_size for r in campaign.runs] == [1, 4, 8]
+    assert campaign.runs[0].engine_cmd == ("docker", "exec", "vllm-validator", "vllm", "bench", "latency")
+    assert campaign.runs[0].timeout == 1800 and campaign.runs[0].dtype == "float16"
+
+
+def test_the_readme_vllm_example_passes_engine_arguments_through():
+    from pytest_llmsizer.cli import build_parser
+
+    args = build_parser().parse_args([
+        "profile", "vllm", "meta-llama/Llama-3.1-8B", "--tp", "1", "--batch-size", "8", "--input-len", "512",
+        "--output-len", "512", "-o", "p.json", "--", "--max-model-len", "4096", "--gpu-memory-utilization", "0.9"])
+    assert args.kind == "vllm" and args.model == "meta-llama/Llama-3.1-8B"
+    assert args.engine_args == ["--max-model-len", "4096", "--gpu-memory-utilization", "0.9"]
