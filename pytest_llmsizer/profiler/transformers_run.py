@@ -143,6 +143,8 @@ def measure(model: str, *, config: dict[str, Any] | None, batch_size: int, input
         device = "cuda:0"
         net = _build_model(transformers, torch, model, config, random_weights=random_weights, dtype=torch_dtype,
                            device=device, trust_remote_code=trust_remote_code)
+        if next(net.parameters()).device.type != "cuda":  # a transformers version that built it elsewhere
+            net.to(device)
         net.eval()
         torch.cuda.synchronize()
         weights = torch.cuda.memory_allocated(0)
