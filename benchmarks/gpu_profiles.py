@@ -18,7 +18,10 @@ process with a time limit; failures logged, never fatal), validates every profil
 (``llmsizer validate``, engine transformers) and, when $OUT is set (the device tool), packs everything into
 $OUT/gpu-profiles.tgz plus $OUT/validation.txt. ``--dry-run`` stops before the first GPU call and prints the plan.
 
-Whole campaign on an H200: 7 runs, each under its 240 s limit; designed to finish well inside 10 minutes.
+Whole campaign on an H200: 7 runs, each under its 240 s limit, the whole under a 540 s budget (``--budget``) after
+which it is interrupted and what finished is packed. NOT RUN ON A GPU YET: no GPU machine was available when this was
+written (2026-12-04); it was tested here up to the first GPU call (prepare, the wheels installed into a bare Python
+3.12, the dry run, and a run whose every child stops at "needs PyTorch").
 """
 
 from __future__ import annotations
