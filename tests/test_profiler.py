@@ -311,3 +311,35 @@ def test_profile_json_is_a_valid_native_profile(tmp_path, standin):
     assert main(["check", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["format"] == "llmsizer-profile" and data["source"]["software"]["python"]
+
+
+class _FailingStandIn(DeviceStandIn):
+    """STAND-IN device whose third reading fails, like a GPU falling off the bus."""
+
+    def used_bytes(self) -> list[int]:
+        if self.reads >= 3:
+            raise OSError("stand-in: the device stopped answering")
+        return super().used_bytes()
+
+
+def test_a_device_that_stops_answering_is_a_clear_error(tmp_path):
+    state = tmp_path / "s.json"
+    write_state(state, [0.5])
+    from pytest_llmsizer.errors import LlmsizerError
+
+    with pytest.raises(LlmsizerError, match="reading device memory failed during the run: OSError: stand-in"):
+        run_child([sys.executable, "-c", "import time; time.sleep(0.5)"], log_path=tmp_path / "x.log",
+                  reader=_FailingStandIn(state), hz=50, timeout=10)
+
+
+def test_device_reader_specs_are_checked(standin):
+    from pytest_llmsizer.errors import LlmsizerError
+    from pytest_llmsizer.profiler.devices import open_reader
+
+    with pytest.raises(LlmsizerError, match="expected auto, nvml, amdsmi or module:attribute"):
+        open_reader("gpu")
+    with pytest.raises(LlmsizerError, match="cannot load it"):
+        open_reader("no_such_module_xyz:reader")
+    with pytest.raises(LlmsizerError, match="is not a DeviceReader"):
+        open_reader("profiler_standins:engine_command")  # returns a command line, not a reader
+    assert open_reader("profiler_standins:device_from_env").tool.startswith("stand-in")

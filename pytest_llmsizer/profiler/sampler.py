@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.profiler.devices import DeviceReader
 
 
@@ -97,7 +98,8 @@ class Sampler:
         if self._thread is not None:
             self._thread.join()
         if self.error is not None:
-            raise RuntimeError(f"reading device memory failed during the run: {self.error}") from self.error
+            raise LlmsizerError(f"reading device memory failed during the run: {type(self.error).__name__}: "
+                                f"{self.error}") from self.error
         return list(self._samples)
 
     @property
