@@ -203,15 +203,15 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     (``profiles/self -> .``, ``profiles/a -> b``) is skipped, since the target is walked under its real name; one
     pointing elsewhere is walked the first time only (so a loop out there ends at once, not 40 levels down)."""
     state = config.stash.get(STATE_KEY, None)
-    if state is None or not _under(state, collection_path) or not collection_path.is_dir():
-        return None  # not ours: pytest's own rules apply to the user's other folders
+    if state is None or not collection_path.is_symlink() or not _under(state, collection_path) \
+            or not collection_path.is_dir():
+        return None  # not a linked folder of ours: pytest's own rules apply
     real = _resolved(collection_path)
+    if _under(state, real):
+        return True
     seen = _seen(config)
-    if collection_path.is_symlink() and _under(state, real):
+    if seen.setdefault(real, collection_path) != collection_path:
         return True
-    if real in seen and seen[real] != collection_path:
-        return True
-    seen[real] = collection_path
     return None
 
 

@@ -11,7 +11,7 @@ from pytest_llmsizer.errors import LlmsizerError
 def profile_files(paths: Iterable[str]) -> list[Path]:
     """Every ``*.json`` under the given directories (recursively, sorted; symlinked folders are not followed, so a
     loop cannot recur) plus the files given directly; a file reached twice (named twice, or through a symlink) is
-    listed once, under the first name it was reached by."""
+    listed once, under its real name when a folder holds both."""
     found: list[Path] = []
     seen: set[Path] = set()
 
@@ -27,8 +27,9 @@ def profile_files(paths: Iterable[str]) -> list[Path]:
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            for p in sorted(p for p in path.rglob("*.json") if p.is_file()):
-                add(p)
+            files = sorted(p for p in path.rglob("*.json") if p.is_file())
+            for p in [p for p in files if not p.is_symlink()] + [p for p in files if p.is_symlink()]:
+                add(p)  # real files first: a profile also reached through a link is listed under its own name
         elif path.exists() or path.is_symlink():
             add(path)
         else:
