@@ -578,3 +578,43 @@ def test_profile_size_cap_is_configurable(project: Path) -> None:
                              env={**ENV, "LLMSIZER_MAX_PROFILE_MIB": "1"})
     assert "MiB; profiles are expected to be under 1 MiB (raise it with LLMSIZER_MAX_PROFILE_MIB)" in env_run.stdout
     assert pytest_run(project).returncode == 0  # under the default cap (64 MiB)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the building blocks, directly
+# ----------------------------------------------------------------------------------------------------------
+
+
+def test_timed_calculator_returns_raises_and_times_out() -> None:
+    from pytest_llmsizer.pluggable.loader import builtin
+    from pytest_llmsizer.pluggable.runner import TimedCalculator, with_timeout
+
+    profile = load_profile(GOOD)
+    assert with_timeout(builtin, 1, "builtin") is builtin  # the built-in calculator is called directly
+    assert TimedCalculator(lambda p: {"per_gpu_bytes": {}}, 5, "ok")(profile) == {"per_gpu_bytes": {}}
+
+    def boom(p: object) -> None:
+        raise KeyError("no such thing")
+
+    with pytest.raises(KeyError, match="no such thing"):
+        TimedCalculator(boom, 5, "boom")(profile)
+    started = time.monotonic()
+    with pytest.raises(CalculatorError, match=r"calculator 'slow' did not return within 0\.2 s"):
+        TimedCalculator(lambda p: time.sleep(30), 0.2, "slow")(profile)
+    assert time.monotonic() - started < 5
+
+
+@POSIX
+def test_an_append_waits_for_the_lock_and_gives_up_with_a_message(tmp_path: Path) -> None:
+    import fcntl
+
+    path = tmp_path / "rec.csv"
+    path.write_text("h\n", encoding="utf-8")
+    with path.open("a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(UnsafePathError, match=r"held its lock for more than 0\.3 s; nothing was appended"):
+            locked_append(path, lambda head, size: "row\n", timeout_s=0.3)
+        assert 0.3 <= time.monotonic() - started < 5
+    locked_append(path, lambda head, size: "row\n")
+    assert path.read_text(encoding="utf-8") == "h\nrow\n"
