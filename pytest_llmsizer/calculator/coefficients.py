@@ -3,14 +3,21 @@
 Physics first: most of the calculator is exact arithmetic over the architecture (bytes per parameter, KV page
 sizes, vLLM's own block bookkeeping). What cannot be derived is kept here, each with where it comes from
 (``../shared/notes/memory-physics.md`` section numbers, vLLM source files, or measured logs) and whether it is a
-fitted value. Fitted values are provisional until ``benchmarks/`` fits them on held-out data.
+fitted value. Fitted values are data (``calculator/data/coefficients.json``), written by the code of
+``llmsizer calibrate``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_llmsizer.units import GiB, MiB
+from pytest_llmsizer.calculator.coefficient_set import builtin_set
+from pytest_llmsizer.units import GiB
+
+_BUILTIN = builtin_set()
+"""The fitted coefficients live in ``calculator/data/coefficients.json`` (one versioned data file, each entry with its
+provenance); the names below expose the built-in set as they always have. A ``CoefficientSet`` passed on an
+``EstimateRequest`` (``calibration=``) replaces them for that estimate."""
 
 # --- dtypes -----------------------------------------------------------------------------------------------------
 
@@ -105,14 +112,16 @@ VERSION_BUCKETS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
 """vLLM version ranges (lower inclusive, upper exclusive) whose profiling behaviour differs: the sampler warm-up
 shrinks at ~0.18 (Triton top-k/top-p) and again at 0.20 (Model Runner V2), memory-physics.md 2.2 and 2.5."""
 
-SAMPLER_BYTES_PER_SEQ_VOCAB: dict[str, float] = {"<0.17": 39.7, "0.17-0.19": 17.0, ">=0.20": 0.0}
+SAMPLER_BYTES_PER_SEQ_VOCAB: dict[str, float] = _BUILTIN.table("sampler_bytes_per_seq_vocab")
 """c_v: bytes of the sampler warm-up peak per (dummy sequence x vocab entry), by vLLM version bucket. The profile run
 samples over max_num_seqs dummy requests with top-k/top-p, sorting the fp32 [N, V] logits (values + int64 indices).
-FITTED by ``python benchmarks/fit.py`` (2026-11-29) on the "fit" half of vme-dev.jsonl (single-GPU CUDA records,
-non-torch held at 0.15 GiB): 39.7 (12 records; the physics note measured 38.7 on 6 H100/H200 logs), 17.0 (8 records),
-0.0 (1 record: from 0.20 the profiling peak no longer shows in the budget at one GPU)."""
+FITTED (``calculator/data/coefficients.json``, written by ``python benchmarks/fit.py --write``, the code of
+``llmsizer calibrate``) on the fit half of vme-dev.jsonl, single-GPU CUDA records, non-torch held at 0.15 GiB
+(the physics note measured 38.7 on 6 H100/H200 logs); from 0.20 the profiling peak no longer shows in the budget at
+one GPU. Each entry in the data file carries its profiles, date, uncertainty and cross-validated error."""
 
-SAMPLER_COEFFICIENT_SOURCE = "fitted by benchmarks/fit.py on the fit half of vme-dev.jsonl (2026-11-29)"
+SAMPLER_COEFFICIENT_SOURCE = ("calculator/data/coefficients.json (fitted by benchmarks/fit.py on the fit half of "
+                              "vme-dev.jsonl)")
 
 FORWARD_ACTIVATION_BYTES = 2
 """Forward-pass term at T tokens: about 2 B x T x (2h + (n_q + 2 n_kv) d / t + 3 I / t) (physics 3.3)."""
@@ -120,27 +129,19 @@ FORWARD_ACTIVATION_BYTES = 2
 FUSED_MOE_CHUNK_TOKENS = 16384
 """``VLLM_FUSED_MOE_CHUNK_SIZE``: fused-MoE intermediates are chunked at this many tokens (physics 2.2)."""
 
-NON_TORCH_GIB: dict[str, dict[str, dict[int, float]]] = {
-    "<0.17": {"cuda": {1: 0.15, 4: 0.59, 8: 0.90}, "rocm": {1: 1.21, 4: 1.50, 8: 3.42}},
-    "0.17-0.19": {"cuda": {1: 0.15, 4: 2.09, 8: 4.01}, "rocm": {1: 1.04}},
-    ">=0.20": {"cuda": {1: 0.03}},
-}
+NON_TORCH_GIB: dict[str, dict[str, dict[int, float]]] = _BUILTIN.table("non_torch_gib")
 """Non-torch memory growth during vLLM start-up (NCCL, custom all-reduce buffers, cuBLAS workspaces), GiB, by version
-bucket, platform and GPUs per replica (TP x PP). FITTED by ``python benchmarks/fit.py`` (2026-11-29) on the fit half
-of vme-dev.jsonl as the median of (utilization x total - logged weights - logged KV - c_v x N x V); the single-GPU
-CUDA value is the 0.15 GiB prior of memory-physics.md 3.4 (llm-d H100 TP1 0.13). Sizes between table entries are
-interpolated on log2(GPUs); a platform or size missing from a bucket falls back to the nearest older bucket (an
-assumption the estimate reports)."""
+bucket, platform and GPUs per replica (TP x PP). FITTED (``calculator/data/coefficients.json``, by
+``python benchmarks/fit.py --write``) on the fit half of vme-dev.jsonl as the median of (utilization x total -
+logged weights - logged KV - c_v x N x V); c_v itself is fitted with the single-GPU CUDA value held at the 0.15 GiB
+prior of memory-physics.md 3.4 (llm-d H100 TP1 0.13). Sizes between table entries are interpolated on log2(GPUs); a
+platform or size missing from a bucket falls back to the nearest older bucket (an assumption the estimate reports)."""
 
-CUDA_GRAPH_GIB: dict[str, dict[str, float]] = {
-    "<0.17": {"cuda": -0.06, "rocm": 4.92},
-    "0.17-0.19": {"cuda": 0.90, "rocm": 8.44},
-    ">=0.20": {"cuda": 0.67},
-}
-"""CUDA-graph pool per GPU ("Graph capturing finished ... took X GiB"), GiB, by version bucket and platform: FITTED by
-``python benchmarks/fit.py`` (2026-11-29) as the median over the fit half of vme-dev.jsonl (NVIDIA -1.2...+2.5 GiB,
-negative when capture releases cached blocks; ROCm 2.6...8.9 GiB, physics 2.3). A platform missing from a bucket
-takes the nearest older bucket's value."""
+CUDA_GRAPH_GIB: dict[str, dict[str, float]] = _BUILTIN.table("cuda_graph_gib")
+"""CUDA-graph pool per GPU ("Graph capturing finished ... took X GiB"), GiB, by version bucket and platform: FITTED
+(``calculator/data/coefficients.json``, by ``python benchmarks/fit.py --write``) as the median over the fit half of
+vme-dev.jsonl (NVIDIA -1.2...+2.5 GiB, negative when capture releases cached blocks, so the fit is bounded at 0;
+ROCm 2.6...8.9 GiB, physics 2.3). A platform missing from a bucket takes the nearest older bucket's value."""
 
 CUDA_GRAPHS_IN_BUDGET_SINCE = (0, 21)
 """``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` is on by default since v0.21.0: graph memory is then subtracted from
@@ -151,8 +152,9 @@ DEFAULT_VLLM_VERSION = (0, 11)
 
 # --- plain transformers engine ----------------------------------------------------------------------------------
 
-CUDA_CONTEXT_BYTES = 500 * MiB
-"""CUDA context per process, 0.3-0.5 GiB with lazy module loading (physics 3.4). Counted as non-torch memory by a
+CUDA_CONTEXT_BYTES = round(_BUILTIN.table("cuda_context_gib")["cuda"] * GiB)
+"""CUDA context per process, 0.3-0.5 GiB with lazy module loading (physics 3.4): a prior of 500 MiB, entry
+``cuda_context_gib/cuda`` of the data file (calibratable from transformers profiles). Counted as non-torch memory by a
 plain engine; vLLM's budget excludes it (it sits in the baseline snapshot)."""
 
 LOGITS_BYTES = 4
