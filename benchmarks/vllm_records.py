@@ -154,3 +154,58 @@ def calculated(est: Estimate) -> dict[str, float]:
 
 def run_case(case: Case) -> dict[str, float]:
     return calculated(estimate(request_for(case)))
+
+
+def profile_for(case: Case) -> Any:
+    """A native profile of a record, as ``llmsizer calibrate`` reads them (until the records are committed profiles).
+
+    Engine-provenance components in bytes (the record's GiB x 2^30); settings the native format cannot hold
+    (expert parallelism, language-model-only) go to ``engine.extra_args`` and are not seen by the calculator.
+    """
+    from pytest_llmsizer.catalog.gpus import vendor_from_name
+    from pytest_llmsizer.catalog.models import resolve_model
+    from pytest_llmsizer.profile.model import (
+        Component,
+        Components,
+        Confidence,
+        Engine,
+        Hardware,
+        Measurements,
+        ModelInfo,
+        Profile,
+        Provenance,
+        Quantization,
+        Source,
+    )
+
+    s = case.settings
+    quant = None
+    if s.get("quantization") in ("fp8", "modelopt"):
+        try:
+            known = resolve_model(case.model).arch.quantization
+        except Exception:
+            known = None
+        quant = None if known is not None else Quantization(method="fp8")
+    comps = {}
+    for name in ("weights", "kv_cache", "cuda_graphs"):
+        if name in case.measured:
+            comps[name] = Component(bytes=round(case.measured[name] * GiB), provenance=Provenance.ENGINE,
+                                    confidence=Confidence.HIGH, unit_read="GiB")
+    tp, pp, dp = s["tensor_parallel_size"], s["pipeline_parallel_size"], s.get("data_parallel_size") or 1
+    extra = {k: True for k in ("enable_expert_parallel", "language_model_only") if s.get(k)}
+    tokens = case.measured.get("kv_cache_tokens")
+    return Profile(
+        source=Source(reference=f"{case.source}.jsonl#{case.record_id}", kind="vllm-log",
+                      original_format=f"{case.source}.jsonl record"),
+        model=ModelInfo(id=case.model, quantization=quant, dtype=s.get("dtype")),
+        hardware=Hardware(gpu_name=s.get("gpu"), vendor=vendor_from_name(s.get("gpu")), gpu_count=tp * pp * dp,
+                          memory_per_gpu_bytes=s.get("gpu_memory_bytes")),
+        engine=Engine(name="vllm", version=s.get("engine_version"), tensor_parallel_size=tp, pipeline_parallel_size=pp,
+                      data_parallel_size=dp, gpu_memory_utilization=s.get("gpu_memory_utilization"),
+                      max_model_len=s.get("max_model_len"), max_num_seqs=s.get("max_num_seqs"),
+                      max_num_batched_tokens=s.get("max_num_batched_tokens"), block_size=s.get("block_size"),
+                      kv_cache_dtype=s.get("kv_cache_dtype"), enforce_eager=s.get("enforce_eager"),
+                      extra_args=extra or None),
+        measurements=Measurements(components=Components(**comps),
+                                  kv_cache_tokens=int(tokens) if tokens is not None else None),
+    )

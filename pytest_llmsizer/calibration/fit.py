@@ -1,0 +1,367 @@
+"""Fit the calculator's coefficient families to observations, cross-validate grouped by model, and decide.
+
+Families (``calculator/coefficient_set.py``) and how each is fitted, all by medians (robust to the odd log):
+
+* ``sampler_bytes_per_seq_vocab/<bucket>`` (c_v): single-GPU CUDA profiles whose overhead exceeds their forward
+  pass (so the sampler term sets the peak): c_v = median((O - NT1 - 2Th) / (N V)), with the single-GPU CUDA
+  non-torch NT1 held at its measured prior (0.15 GiB, memory-physics.md 3.4), because the models in real data span
+  too few vocabulary sizes to fit slope and intercept together.
+* ``non_torch_gib/<bucket>/<platform>/<gpus>``: the logged non-torch figure where the profile has one, else
+  O - max(forward, 2Th + c_v N V) with the c_v just fitted (or the base one).
+* ``cuda_graph_gib/<bucket>/<platform>``: the logged "Graph capturing finished ... took" (not enforce-eager).
+* ``cuda_context_gib/<platform>``: the logged non-torch memory of plain-transformers profiles.
+
+Each value is clamped to the family's physical bounds (reported). A coefficient no observation informs keeps its
+base value (reported as unchanged). Cross-validation: models are dealt into k folds (a model never sits on both
+sides); each fold is predicted with the base set and with a set fitted on the other folds; the per-component error on
+held-out profiles decides whether the calibration helps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from pytest_llmsizer.calculator import estimate
+from pytest_llmsizer.calculator.coefficient_set import BOUNDS, UNITS, CoefficientSet, Entry
+from pytest_llmsizer.calibration.observe import EVALUATED, Observation
+from pytest_llmsizer.errors import LlmsizerError
+from pytest_llmsizer.units import GiB
+
+NT_SINGLE_GPU_PRIOR_GIB = 0.15
+"""Single-GPU CUDA non-torch memory held fixed while c_v is fitted (llm-d H100 TP1 0.13 GiB, physics 3.4)."""
+
+DEFAULT_FOLDS = 5
+PCT_COMPONENTS = ("kv_cache", "kv_cache_tokens")
+"""Judged by mean |percent| (large quantities); the small components by mean |difference| in GiB, because a percent
+of a 0.2 GiB graph pool that a log may even print as negative says little."""
+WORSE_TOLERANCE = 0.005
+"""A held-out score may rise by this much (percentage points, or GiB) before it counts as worse (float noise)."""
+
+
+@dataclass(frozen=True)
+class Fitted:
+    entry_id: str
+    value: float
+    raw: float
+    n: int
+    models: tuple[str, ...]
+    uncertainty: float | None
+    """95% half-width of the median with models as the independent units (see ``_median_fit``); None below 3 models."""
+    method: str
+
+    @property
+    def clamped(self) -> bool:
+        return self.value != self.raw
+
+
+_T95 = {2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228, 12: 2.179,
+        15: 2.131, 20: 2.086, 30: 2.042}
+
+
+def _t95(dof: int) -> float:
+    """Two-sided 95% Student's t quantile (the largest tabulated dof not above ``dof``; 1.96 beyond 30)."""
+    if dof > 30:
+        return 1.96
+    return _T95[max(d for d in _T95 if d <= dof)]
+
+
+def _median_fit(entry_id: str, values: list[tuple[float, str]], method: str) -> Fitted | None:
+    """The median of the values, and its uncertainty from the spread between models.
+
+    Profiles of one model are not independent (same weights, same vocabulary, often the same person's setup), so the
+    uncertainty treats each model as one observation (the median of its values): a 95% half-width of the median,
+    Student's t for the few models real data has x 1.2533 (the median's efficiency) x the standard deviation of the
+    per-model medians / sqrt(models). With fewer than 3 models it is not stated (None) rather than guessed.
+    """
+    if not values:
+        return None
+    xs = [v for v, _ in values]
+    med = statistics.median(xs)
+    by_model: dict[str, list[float]] = defaultdict(list)
+    for v, m in values:
+        by_model[m].append(v)
+    per_model = [statistics.median(v) for v in by_model.values()]
+    unc = None
+    if len(per_model) >= 3:
+        m = len(per_model)
+        unc = _t95(m - 1) * 1.2533 * statistics.stdev(per_model) / math.sqrt(m)
+    low, high = BOUNDS[entry_id.split("/")[0]]
+    return Fitted(entry_id, min(max(med, low), high), med, len(xs), tuple(sorted(by_model)), unc, method)
+
+
+def fit_observations(observations: list[Observation], base: CoefficientSet) -> dict[str, Fitted]:
+    """Every coefficient the observations inform, fitted (ids absent from the result have no information)."""
+    out: dict[str, Fitted] = {}
+    cv_points: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    prior = NT_SINGLE_GPU_PRIOR_GIB * GiB
+    for o in observations:
+        if o.bucket and o.platform == "cuda" and o.gpus == 1 and o.overhead is not None and o.nv > 0 \
+                and o.overhead - prior > o.forward:
+            cv_points[o.bucket].append(((o.overhead - prior - o.hidden_bytes) / o.nv, o.model))
+    for bucket, pts in cv_points.items():
+        f = _median_fit(f"sampler_bytes_per_seq_vocab/{bucket}", pts,
+                        f"median of (O - {NT_SINGLE_GPU_PRIOR_GIB} GiB - 2Th) / (N V) over single-GPU CUDA profiles")
+        if f:
+            out[f.entry_id] = f
+
+    def c_v(bucket: str) -> float:
+        fitted = out.get(f"sampler_bytes_per_seq_vocab/{bucket}")
+        if fitted is not None:
+            return fitted.value
+        value = base.value(f"sampler_bytes_per_seq_vocab/{bucket}")
+        return 0.0 if value is None else value
+
+    groups: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    graphs: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    context: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for o in observations:
+        if o.engine == "transformers":
+            if o.non_torch is not None:
+                context[f"cuda_context_gib/{o.platform}"].append((o.non_torch / GiB, o.model))
+            continue
+        key = f"non_torch_gib/{o.bucket}/{o.platform}/{o.gpus}"
+        if o.non_torch is not None:
+            groups[key].append((o.non_torch / GiB, o.model))
+        elif o.overhead is not None:
+            activation = max(o.forward, o.hidden_bytes + c_v(o.bucket or "") * o.nv)
+            groups[key].append(((o.overhead - activation) / GiB, o.model))
+        if o.cuda_graphs is not None:
+            graphs[f"cuda_graph_gib/{o.bucket}/{o.platform}"].append((o.cuda_graphs / GiB, o.model))
+    for family, table, method in (
+        ("non_torch_gib", groups, "median of the logged non-torch memory, else O - max(forward, 2Th + c_v N V)"),
+        ("cuda_graph_gib", graphs, "median of the logged 'Graph capturing finished ... took'"),
+        ("cuda_context_gib", context, "median of the logged non-torch memory of plain-transformers profiles"),
+    ):
+        for entry_id, pts in table.items():
+            f = _median_fit(entry_id, pts, method)
+            if f and entry_id.split("/")[0] == family:
+                out[entry_id] = f
+    return out
+
+
+def _with(base: CoefficientSet, fitted: dict[str, Fitted], name: str) -> CoefficientSet:
+    entries = dict(base.entries)
+    for f in fitted.values():
+        entries[f.entry_id] = Entry(f.entry_id, f.value, {})
+    return CoefficientSet(name, entries, None, {})
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+def predict(o: Observation, coefficients: CoefficientSet | None) -> dict[str, float]:
+    """The calculator's values of the evaluated quantities for an observation's profile, with a coefficient set."""
+    est = estimate(replace(o.request, calibration=coefficients))
+    pg = est.per_gpu_bytes
+    return {
+        "kv_cache": float(est.details.get("kv_cache_available_bytes", pg["kv_cache"])),
+        "kv_cache_tokens": float(est.kv_cache_tokens or 0),
+        "activations": float(pg["activations"]),
+        "non_torch": float(pg["non_torch"]),
+        "cuda_graphs": float(pg["cuda_graphs"]),
+    }
+
+
+@dataclass
+class Errors:
+    """Held-out errors of one quantity: signed percent (of profiled) and absolute difference (bytes or tokens)."""
+
+    pcts: list[float] = field(default_factory=list)
+    diffs: list[float] = field(default_factory=list)
+
+    def add(self, profiled: float, calculated: float) -> None:
+        self.diffs.append(profiled - calculated)
+        if profiled:
+            self.pcts.append((profiled - calculated) / abs(profiled) * 100)
+
+    def score(self, quantity: str) -> float | None:
+        """Mean |percent| for the large quantities, mean |difference| in GiB for the small ones."""
+        if quantity in PCT_COMPONENTS:
+            return statistics.fmean(abs(p) for p in self.pcts) if self.pcts else None
+        return statistics.fmean(abs(d) for d in self.diffs) / GiB if self.diffs else None
+
+    def summary(self, quantity: str) -> dict[str, Any]:
+        unit = "%" if quantity in PCT_COMPONENTS else "GiB"
+        return {"n": len(self.diffs), "score": self.score(quantity), "score_unit": f"mean |error| {unit}",
+                "median_abs_pct": statistics.median(abs(p) for p in self.pcts) if self.pcts else None}
+
+
+@dataclass(frozen=True)
+class ComponentResult:
+    quantity: str
+    n: int
+    before: float | None
+    after: float | None
+    unit: str
+    before_median_pct: float | None
+    after_median_pct: float | None
+
+    @property
+    def worse(self) -> bool:
+        return self.before is not None and self.after is not None and self.after > self.before + WORSE_TOLERANCE
+
+    @property
+    def better(self) -> bool:
+        return self.before is not None and self.after is not None and self.after < self.before - WORSE_TOLERANCE
+
+
+def model_folds(models: list[str], k: int) -> dict[str, int]:
+    """Deal models into k folds by a hash of their id (deterministic; a model is in exactly one fold)."""
+    ordered = sorted(set(models), key=lambda m: hashlib.sha256(m.encode()).hexdigest())
+    return {m: i % k for i, m in enumerate(ordered)}
+
+
+def entry_ids_of(o: Observation) -> list[tuple[str, str]]:
+    """The coefficient entries an observation's estimate uses, with the quantity that shows each best."""
+    if o.engine == "transformers":
+        return [(f"cuda_context_gib/{o.platform}", "non_torch")]
+    return [(f"sampler_bytes_per_seq_vocab/{o.bucket}", "kv_cache"),
+            (f"non_torch_gib/{o.bucket}/{o.platform}/{o.gpus}", "kv_cache"),
+            (f"cuda_graph_gib/{o.bucket}/{o.platform}", "cuda_graphs")]
+
+
+@dataclass
+class CrossValidation:
+    folds: int
+    fold_of_model: dict[str, int]
+    components: list[ComponentResult]
+    per_entry: dict[str, dict[str, Any]]
+    note: str | None = None
+    """Why cross-validation could not run (fewer than two models)."""
+
+    @property
+    def worse(self) -> list[ComponentResult]:
+        return [c for c in self.components if c.worse]
+
+
+def cross_validate(observations: list[Observation], base: CoefficientSet, k: int = DEFAULT_FOLDS) -> CrossValidation:
+    models = sorted({o.model for o in observations})
+    if len(models) < 2:
+        return CrossValidation(0, {}, [], {}, note=f"cross-validation needs profiles of at least 2 models "
+                                                 f"(got {len(models)})")
+    k = max(2, min(k, len(models)))
+    fold_of = model_folds(models, k)
+    before: dict[str, Errors] = defaultdict(Errors)
+    after: dict[str, Errors] = defaultdict(Errors)
+    entry_before: dict[tuple[str, str], Errors] = defaultdict(Errors)
+    entry_after: dict[tuple[str, str], Errors] = defaultdict(Errors)
+    for fold in range(k):
+        train = [o for o in observations if fold_of[o.model] != fold]
+        held = [o for o in observations if fold_of[o.model] == fold]
+        fitted = _with(base, fit_observations(train, base), f"fold {fold}")
+        for o in held:
+            p_base, p_fit = predict(o, base), predict(o, fitted)
+            for q, profiled in o.measured.items():
+                before[q].add(profiled, p_base[q])
+                after[q].add(profiled, p_fit[q])
+            for entry_id, q in entry_ids_of(o):
+                if q in o.measured:
+                    entry_before[(entry_id, q)].add(o.measured[q], p_base[q])
+                    entry_after[(entry_id, q)].add(o.measured[q], p_fit[q])
+    components = []
+    for q in EVALUATED:
+        if q not in before:
+            continue
+        b, a = before[q].summary(q), after[q].summary(q)
+        components.append(ComponentResult(q, b["n"], b["score"], a["score"], b["score_unit"],
+                                          b["median_abs_pct"], a["median_abs_pct"]))
+    per_entry = {}
+    for (entry_id, q), errs in entry_before.items():
+        b, a = errs.summary(q), entry_after[(entry_id, q)].summary(q)
+        per_entry[entry_id] = {"quantity": q, "n": b["n"], "unit": b["score_unit"],
+                               "before": _round(b["score"]), "after": _round(a["score"])}
+    return CrossValidation(k, fold_of, components, per_entry)
+
+
+def _round(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+# ------------------------------------------------------------------------------------------------ the calibration
+
+@dataclass
+class Calibration:
+    """The outcome of ``llmsizer calibrate``: the new set, what changed, the cross-validation and the verdict."""
+
+    coefficients: CoefficientSet
+    base: CoefficientSet
+    fitted: dict[str, Fitted]
+    unchanged: list[str]
+    cross_validation: CrossValidation
+    used: list[Observation]
+    skipped: list[tuple[str, str]]
+
+    @property
+    def accepted(self) -> bool:
+        """True when held-out error got no worse for any quantity (and cross-validation could run)."""
+        cv = self.cross_validation
+        return cv.folds >= 2 and not cv.worse and bool(self.fitted)
+
+    @property
+    def refusal(self) -> str | None:
+        cv = self.cross_validation
+        if not self.fitted:
+            return "the profiles carry no information about any coefficient"
+        if cv.note:
+            return cv.note
+        if cv.worse:
+            return "held-out error got worse for " + ", ".join(
+                f"{c.quantity} ({c.before:.3f} -> {c.after:.3f} {c.unit.split()[-1]})" for c in cv.worse)
+        return None
+
+
+def calibrate(observations: list[Observation], base: CoefficientSet, *, name: str,
+              skipped: list[tuple[str, str]] | None = None, folds: int = DEFAULT_FOLDS,
+              produced_by: str | None = None, today: str | None = None) -> Calibration:
+    """Fit on every observation, cross-validate, and build the coefficient set with per-entry provenance."""
+    if not observations:
+        raise LlmsizerError("no usable profile: nothing to calibrate on" + (
+            f" ({len(skipped)} skipped, e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else ""))
+    today = today or datetime.now(timezone.utc).date().isoformat()
+    fitted = fit_observations(observations, base)
+    cv = cross_validate(observations, base, folds)
+    entries = dict(base.entries)
+    for f in fitted.values():
+        provenance: dict[str, Any] = {
+            "status": "fitted" + (f" (clamped from {f.raw:.4g} to the physical bound)" if f.clamped else ""),
+            "unit": UNITS[f.entry_id.split("/")[0]],
+            "fitted": today,
+            "profiles": f.n,
+            "models": list(f.models),
+            "uncertainty": _round(f.uncertainty),
+            "method": f.method,
+        }
+        if f.entry_id in cv.per_entry:
+            provenance["cv"] = cv.per_entry[f.entry_id]
+        previous = base.value(f.entry_id)
+        if previous is not None:
+            provenance["previous"] = previous
+        entries[f.entry_id] = Entry(f.entry_id, round(f.value, 4), provenance)
+    unchanged = sorted(e for e in base.entries if e not in fitted)
+    for entry_id in unchanged:
+        old = base.entries[entry_id]
+        entries[entry_id] = Entry(entry_id, old.value, {**old.provenance, "status": old.provenance.get(
+            "status", "fitted") if base.name == name else f"unchanged from {base.name!r}: no information in these "
+                                                          "profiles"})
+    versions = sorted({o.version for o in observations if o.version},
+                      key=lambda v: tuple(int(x) for x in v.split(".")))
+    meta = {
+        "created": today,
+        "produced_by": produced_by or "llmsizer calibrate",
+        "base": base.name,
+        "scope": {"engine_versions": versions, "platforms": sorted({o.platform for o in observations})},
+        "profiles": {"count": len(observations), "models": len({o.model for o in observations}),
+                     "files": sorted(o.label for o in observations)},
+        "cross_validation": {
+            "folds": cv.folds, "grouped_by": "model", "note": cv.note,
+            "components": {c.quantity: {"n": c.n, "unit": c.unit, "before": _round(c.before),
+                                        "after": _round(c.after)} for c in cv.components},
+        },
+    }
+    result = CoefficientSet(name, entries, None, meta)
+    return Calibration(result, base, fitted, unchanged, cv, observations, skipped or [])
