@@ -13,7 +13,17 @@ from importlib import resources
 from typing import NoReturn
 
 from pytest_llmsizer import __version__
-from pytest_llmsizer.commands import analyze, batch, check, compare, estimate, importer, trend, validate
+from pytest_llmsizer.commands import (
+    analyze,
+    batch,
+    calibrate,
+    check,
+    compare,
+    estimate,
+    importer,
+    trend,
+    validate,
+)
 from pytest_llmsizer.commands.common import EXIT_OK, EXIT_USAGE
 from pytest_llmsizer.errors import LlmsizerError
 
@@ -46,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_parser(sub)
     compare.add_parser(sub)
     trend.add_parser(sub)
+    calibrate.add_parser(sub)
     importer.add_parser(sub)
     schema = sub.add_parser("schema", help="print the JSON Schema of the native profile format",
                             description="Print the JSON Schema (draft 2020-12) of the native profile format.")

@@ -45,7 +45,10 @@ def render_calibration(c: Calibration, *, detailed: bool = False) -> str:
 
 
 def _reason_kind(reason: str) -> str:
-    return reason.split(":")[0] if reason.startswith("not estimated") else reason
+    for head in ("not estimated", "unreadable", "development build"):
+        if reason.startswith(head):
+            return head
+    return reason
 
 
 def calibration_json(c: Calibration) -> dict[str, Any]:
