@@ -284,6 +284,17 @@ def _round(x: float | None, digits: int = 4) -> float | None:
 
 # ------------------------------------------------------------------------------------------------ the calibration
 
+QUANTITY_FAMILIES: dict[str, tuple[str, ...]] = {
+    "kv_cache": ("sampler_bytes_per_seq_vocab", "non_torch_gib"),
+    "kv_cache_tokens": ("sampler_bytes_per_seq_vocab", "non_torch_gib"),
+    "activations": ("sampler_bytes_per_seq_vocab",),
+    "non_torch": ("non_torch_gib", "cuda_context_gib"),
+    "cuda_graphs": ("cuda_graph_gib",),
+}
+"""The coefficient families each compared quantity depends on: a family is refused when any of its quantities got
+worse on held-out profiles."""
+
+
 @dataclass
 class Calibration:
     """The outcome of ``llmsizer calibrate``: the new set, what changed, the cross-validation and the verdict."""
@@ -291,19 +302,27 @@ class Calibration:
     coefficients: CoefficientSet
     base: CoefficientSet
     fitted: dict[str, Fitted]
+    """Every coefficient the profiles inform, fitted (applied or not)."""
+    refused: dict[str, str]
+    """Fitted coefficients NOT written (base value kept), with the reason: held-out error got worse."""
     unchanged: list[str]
     cross_validation: CrossValidation
     used: list[Observation]
     skipped: list[tuple[str, str]]
+    forced: bool = False
+
+    @property
+    def applied(self) -> list[str]:
+        return sorted(e for e in self.fitted if e not in self.refused)
 
     @property
     def accepted(self) -> bool:
-        """True when held-out error got no worse for any quantity (and cross-validation could run)."""
-        cv = self.cross_validation
-        return cv.folds >= 2 and not cv.worse and bool(self.fitted)
+        """True when cross-validation ran and at least one fitted coefficient survived it."""
+        return self.cross_validation.folds >= 2 and bool(self.applied)
 
     @property
     def refusal(self) -> str | None:
+        """Why nothing (or not everything) fitted is written; None when everything is."""
         cv = self.cross_validation
         if not self.fitted:
             return "the profiles carry no information about any coefficient"
@@ -315,20 +334,48 @@ class Calibration:
         return None
 
 
+def _refused(fitted: dict[str, Fitted], cv: CrossValidation) -> dict[str, str]:
+    if cv.note:
+        return {e: cv.note for e in fitted}
+    out: dict[str, str] = {}
+    for comp in cv.worse:
+        for e in fitted:
+            if e.split("/")[0] in QUANTITY_FAMILIES.get(comp.quantity, ()) and e not in out:
+                out[e] = (f"held-out {comp.quantity} error got worse ({comp.before:.3f} -> {comp.after:.3f} "
+                          f"{comp.unit.split()[-1]})")
+    return out
+
+
 def calibrate(observations: list[Observation], base: CoefficientSet, *, name: str,
               skipped: list[tuple[str, str]] | None = None, folds: int = DEFAULT_FOLDS,
-              produced_by: str | None = None, today: str | None = None) -> Calibration:
-    """Fit on every observation, cross-validate, and build the coefficient set with per-entry provenance."""
+              produced_by: str | None = None, today: str | None = None, force: bool = False) -> Calibration:
+    """Fit on every observation, cross-validate, and build the coefficient set with per-entry provenance.
+
+    A fitted coefficient is written only when no quantity it feeds got worse on held-out profiles (``force``
+    writes every fitted one); the others keep the base value and are reported as refused.
+    """
     if not observations:
         raise LlmsizerError("no usable profile: nothing to calibrate on" + (
             f" ({len(skipped)} skipped, e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else ""))
     today = today or datetime.now(timezone.utc).date().isoformat()
     fitted = fit_observations(observations, base)
     cv = cross_validate(observations, base, folds)
+    # Re-fitting a set under its own name (benchmarks/fit.py regenerating the built-in set) compares the set with
+    # itself fitted on the same profiles: "before" is in-sample, so it cannot judge; only "after" is held-out.
+    refit = base.name == name
+    refused = {} if refit else _refused(fitted, cv)
     entries = dict(base.entries)
     for f in fitted.values():
+        if f.entry_id in refused and not force:
+            old = base.entries.get(f.entry_id)
+            if old is not None:
+                entries[f.entry_id] = Entry(f.entry_id, old.value, {
+                    **old.provenance, "status": f"refused, base value kept: {refused[f.entry_id]}",
+                    "refused_value": round(f.value, 4)})
+            continue
         provenance: dict[str, Any] = {
-            "status": "fitted" + (f" (clamped from {f.raw:.4g} to the physical bound)" if f.clamped else ""),
+            "status": "fitted" + (f" (clamped from {f.raw:.4g} to the physical bound)" if f.clamped else "")
+            + (f" (forced: {refused[f.entry_id]})" if f.entry_id in refused else ""),
             "unit": UNITS[f.entry_id.split("/")[0]],
             "fitted": today,
             "profiles": f.n,
@@ -343,11 +390,11 @@ def calibrate(observations: list[Observation], base: CoefficientSet, *, name: st
             provenance["previous"] = previous
         entries[f.entry_id] = Entry(f.entry_id, round(f.value, 4), provenance)
     unchanged = sorted(e for e in base.entries if e not in fitted)
-    for entry_id in unchanged:
-        old = base.entries[entry_id]
-        entries[entry_id] = Entry(entry_id, old.value, {**old.provenance, "status": old.provenance.get(
-            "status", "fitted") if base.name == name else f"unchanged from {base.name!r}: no information in these "
-                                                          "profiles"})
+    if base.name != name:
+        for entry_id in unchanged:
+            old = base.entries[entry_id]
+            entries[entry_id] = Entry(entry_id, old.value, {
+                **old.provenance, "status": f"unchanged from {base.name!r}: no information in these profiles"})
     versions = sorted({o.version for o in observations if o.version},
                       key=lambda v: tuple(int(x) for x in v.split(".")))
     meta = {
@@ -359,9 +406,12 @@ def calibrate(observations: list[Observation], base: CoefficientSet, *, name: st
                      "files": sorted(o.label for o in observations)},
         "cross_validation": {
             "folds": cv.folds, "grouped_by": "model", "note": cv.note,
+            "before": "in-sample (the set re-fitted on the profiles it was fitted on)" if refit
+            else f"held-out, with {base.name!r}",
             "components": {c.quantity: {"n": c.n, "unit": c.unit, "before": _round(c.before),
                                         "after": _round(c.after)} for c in cv.components},
         },
     }
     result = CoefficientSet(name, entries, None, meta)
-    return Calibration(result, base, fitted, unchanged, cv, observations, skipped or [])
+    return Calibration(result, base, fitted, {} if force else refused, unchanged, cv, observations,
+                       skipped or [], forced=force and bool(refused))

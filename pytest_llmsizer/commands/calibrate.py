@@ -31,7 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "platform / GPUs, CUDA-graph pool, CUDA context) on the profiles given, with k-fold "
                     "cross-validation grouped by model; print the held-out error per quantity before and after, "
                     "what was fitted and what had no information (left unchanged), and write the calibration. "
-                    "Exit 0 written; 1 refused (held-out error worse, or nothing to fit); 2 bad input.",
+                    "A fitted coefficient that makes the held-out error of a quantity it feeds worse is not written "
+                    "(the base value is kept; --force writes it). Exit 0 written; 1 nothing written (every fitted "
+                    "coefficient refused, or nothing to fit); 2 bad input.",
     )
     p.add_argument("paths", nargs="+", metavar="PROFILES", help="profile files or directories (searched for *.json)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="calibration file to write (YAML)")
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         (skipped.append((str(path), result)) if isinstance(result, str) else observations.append(result))
     command = "llmsizer calibrate " + " ".join(args.paths) + f" -o {args.output}"
     result = calibrate(observations, base, name=args.name or output.stem, skipped=skipped, folds=args.folds,
-                       produced_by=command)
+                       produced_by=command, force=args.force)
     print(json.dumps(calibration_json(result), indent=2) if args.json else render_calibration(
         result, detailed=args.detailed))
     if not result.accepted and not (args.force and result.fitted):
@@ -72,10 +74,13 @@ def run(args: argparse.Namespace) -> int:
               + ("; --force writes it anyway" if result.fitted else ""), file=sys.stderr)
         return EXIT_FAILED
     doc = result.coefficients.to_document()
-    if not result.accepted:
+    if result.forced or (args.force and not result.accepted):
         doc["forced"] = f"written with --force although {result.refusal}"
+    elif result.refused:
+        print(f"llmsizer calibrate: {len(result.refused)} fitted coefficient(s) not written, base value kept: "
+              f"{result.refusal}", file=sys.stderr)
     header = (f"# llmsizer calibration {result.coefficients.name!r}: use with --calibration {output} "
               f"(llmsizer estimate/validate/batch) or --llmsizer-calibration {output} (pytest)\n")
     write_new_file(output, header + yaml.safe_dump(doc, sort_keys=False, width=118), force=args.force)
-    print(f"wrote {output}" + (" (forced)" if not result.accepted else ""), file=sys.stderr)
+    print(f"wrote {output}" + (" (forced)" if "forced" in doc else ""), file=sys.stderr)
     return EXIT_OK
