@@ -107,7 +107,7 @@ def test_baseline_without_change_passes(project: pytest.Pytester):
 
 def test_baseline_folder_embeds_the_trend_in_html(project: pytest.Pytester):
     (project.path / "history").mkdir()
-    for i in range(2):
+    for _ in range(2):  # two runs appended to one record (possibly within the same second)
         assert project.runpytest("-p", "no:cacheprovider", "--llmsizer-csv", "history/runs.csv").ret == 0
     result = project.runpytest("-p", "no:cacheprovider", "--llmsizer-baseline", "history", "--html", "r.html",
                                "--self-contained-html")
@@ -115,6 +115,7 @@ def test_baseline_folder_embeds_the_trend_in_html(project: pytest.Pytester):
     page = (project.path / "r.html").read_text()
     assert "<h2>Versus baseline</h2>" in page and "Trend (" in page
     assert 'alt="success metrics over runs"' in page
+    assert "Trend (3 runs)" in page
 
 
 def test_bad_baseline_is_a_usage_error(project: pytest.Pytester):

@@ -58,11 +58,21 @@ def parse_timestamp(text: str | None) -> datetime | None:
 
 
 def runs_of(rows: list[Row], source: str) -> list[Run]:
-    """Split CSV rows into runs by timestamp, oldest first (rows without a timestamp form one run, placed first)."""
-    groups: dict[str | None, list[Row]] = {}
+    """Split CSV rows into runs, oldest first.
+
+    A run is a contiguous block of rows with one timestamp and no profile twice: two runs appended within the same
+    second share a timestamp, and the repeated profile tells them apart. Rows without a timestamp sort first.
+    """
+    runs: list[Run] = []
+    seen: set[Any] = set()
     for row in rows:
-        groups.setdefault((row.get("timestamp") or None), []).append(row)
-    runs = [Run(source, ts, group) for ts, group in groups.items()]
+        ts = row.get("timestamp") or None
+        key = row.get("profile_file")
+        if not runs or runs[-1].timestamp != ts or key in seen:
+            runs.append(Run(source, ts, []))
+            seen = set()
+        runs[-1].rows.append(row)
+        seen.add(key)
     floor = datetime.min.replace(tzinfo=timezone.utc)
     return sorted(runs, key=lambda r: r.when or floor)
 
