@@ -47,7 +47,7 @@ def render_calibration(c: Calibration, *, detailed: bool = False) -> str:
 
 
 def _reason_kind(reason: str) -> str:
-    for head in ("not estimated", "unreadable", "development build"):
+    for head in ("not estimated", "unreadable", "development build", "known failure"):
         if reason.startswith(head):
             return head
     return reason
