@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pytest_llmsizer.commands.common import EXIT_OK, tolerances_from_args
 from pytest_llmsizer.commands.discover import csv_files
@@ -17,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "trend", help="success metrics over runs (CSV records), as a table and a plot",
         description="Every run in the CSV records given (rows sharing a timestamp; a record the plugin appended to "
                     "holds several), in time order, with the guide's success metrics: a table, and with --plot a "
-                    "PNG. Directories are searched for *.csv.",
+                    "PNG. Directories are searched for *.csv (files there that are not records are skipped, named "
+                    "on stderr).",
     )
     p.add_argument("paths", nargs="+", metavar="CSV", help="CSV records or directories holding them")
     p.add_argument("--plot", metavar="PNG", help="also write the metrics over runs as a PNG image")
@@ -28,10 +30,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    files = csv_files(args.paths)
-    if not files:
-        raise LlmsizerError(f"no *.csv files found under {' '.join(args.paths)}")
-    runs = [r for f in files for r in load_runs(f)]
+    runs = []
+    for text in args.paths:
+        files = csv_files([text])
+        for f in files:
+            try:
+                runs += load_runs(f)
+            except LlmsizerError as e:
+                if f == Path(text):
+                    raise  # a file named explicitly must be a record
+                print(f"skipped {f}: {str(e).split(': ', 2)[1]}", file=sys.stderr)
+    if not runs:
+        raise LlmsizerError(f"no CSV record found under {' '.join(args.paths)}")
     points = trend(runs, tolerances_from_args(args).gate)
     print(render_trend(points, args.format))
     if args.plot:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ class Baseline:
     base: Run
     runs: list[Run]
     """Every earlier run found (for the trend); only when the baseline is a folder."""
+    skipped: list[str] = field(default_factory=list)
+    """CSV files in the folder that are not records (named in the summary)."""
 
 
 @dataclass
@@ -48,9 +50,17 @@ def load_baseline(path: str | Path) -> Baseline:
             files = sorted(f for f in p.rglob("*.csv") if f.is_file())
             if not files:
                 raise ConfigError(f"--llmsizer-baseline {p}: the folder holds no *.csv record")
+            found, skipped = [], []
+            for f in files:
+                try:
+                    found += load_runs(f)
+                except LlmsizerError as e:
+                    skipped.append(f"{f}: {str(e).split(': ', 2)[1]}")
+            if not found:
+                raise ConfigError(f"--llmsizer-baseline {p}: no CSV record in the folder ({'; '.join(skipped)})")
             floor = datetime.min.replace(tzinfo=timezone.utc)
-            runs = sorted((r for f in files for r in load_runs(f)), key=lambda r: r.when or floor)
-            return Baseline(str(p), runs[-1], runs)
+            runs = sorted(found, key=lambda r: r.when or floor)
+            return Baseline(str(p), runs[-1], runs, skipped)
         return Baseline(str(p), load_runs(p)[-1], [])
     except ConfigError:
         raise
@@ -70,7 +80,7 @@ def versus_baseline(baseline: Baseline, rows: list[dict[str, Any]], timestamp: s
 def summary_lines(v: VersusBaseline) -> list[str]:
     """The terminal section: metric deltas, band changes, new / missing profiles, and the verdict."""
     c = v.comparison
-    lines = [f"base: {c.base}", *metric_table(c)]
+    lines = [f"base: {c.base}", *(f"skipped (not a record): {s}" for s in v.baseline.skipped), *metric_table(c)]
     if c.worse:
         lines.append(f"band worse: {len(c.worse)} ({sum(w.gated for w in c.worse)} gated)")
         lines += [f"  {w.profile}: {w.base_band} -> {w.new_band}" + ("" if w.gated else " (known failure)")
