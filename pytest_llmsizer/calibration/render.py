@@ -18,11 +18,13 @@ def render_calibration(c: Calibration, *, detailed: bool = False) -> str:
     if cv.note:
         lines.append(f"cross-validation: not run: {cv.note}")
     else:
+        refit = c.base.name == c.coefficients.name
         lines += ["", f"held-out error, {cv.folds}-fold cross-validation grouped by model "
-                      f"(base {c.base.name!r} -> calibrated)"]
+                      + ("(before: the set itself, in-sample; after: fitted without the held-out models)" if refit
+                         else f"(base {c.base.name!r} -> calibrated)")]
         lines.append(f"{'quantity':<16}{'n':>5}  {'before':>9}  {'after':>9}  {'unit':<18}median |%| before/after")
         for comp in cv.components:
-            flag = "  WORSE" if comp.worse else ("  better" if comp.better else "")
+            flag = "" if refit else "  WORSE" if comp.worse else ("  better" if comp.better else "")
             lines.append(f"{comp.quantity:<16}{comp.n:>5}  {_f(comp.before):>9}  {_f(comp.after):>9}  "
                          f"{comp.unit:<18}{_f(comp.before_median_pct, 2)}% / {_f(comp.after_median_pct, 2)}%{flag}")
     lines += ["", f"fitted ({len(c.fitted)}; written {len(c.applied)}, refused {len(c.refused)}):"]
