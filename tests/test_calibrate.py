@@ -212,3 +212,26 @@ def test_estimate_names_the_calibration_and_flags_a_mismatch(fit_half, tmp_path,
     assert main([*args[:-3], "--engine-version", "0.6", "--json", "--calibration", str(path)]) == 0
     other = json.loads(capsys.readouterr().out)
     assert any("made for other deployments" in a and "vLLM 0.6" in a for a in other["assumptions"])
+
+
+def test_validate_and_batch_take_a_calibration(tmp_path, capsys):
+    doc = builtin_set().to_document()
+    doc["name"] = "wide"
+    doc["coefficients"]["non_torch_gib/<0.17/cuda/1"]["value"] = 1.0
+    cal = tmp_path / "wide.yaml"
+    cal.write_text(yaml.safe_dump(doc))
+    profile = str(REPO / "profiles/vllm-issue-threads/vllm-10511--meta-llama-3-8b.json")
+    main(["validate", profile, "--json"])
+    plain = json.loads(capsys.readouterr().out)
+    main(["validate", profile, "--json", "--calibration", str(cal)])
+    calibrated = json.loads(capsys.readouterr().out)
+    non_torch = {r["quantity"]: r for r in calibrated["comparison"]}["non_torch"]
+    assert non_torch["calculated"] == 2**30
+    assert {r["quantity"]: r for r in plain["comparison"]}["non_torch"]["calculated"] != 2**30
+    assert calibrated["calculator"] == f"builtin (calibration 'wide': {cal})"
+    assert any("coefficients 'wide'" in a for a in calibrated["assumptions"])
+    csv_path = tmp_path / "b.csv"
+    main(["batch", profile, "--out-dir", str(tmp_path / "out"), "--csv", str(csv_path), "--calibration", str(cal)])
+    capsys.readouterr()
+    assert "builtin (calibration 'wide'" in csv_path.read_text()
+    assert main(["validate", profile, "--calibration", str(cal), "--calculator-cmd", "true"]) == 2

@@ -145,3 +145,14 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "x.csv" in err and "not a llmsizer CSV record" in err
     assert main(["trend", str(tmp_path / "missing")]) == 2
+
+
+def test_trend_skips_files_in_a_folder_that_are_not_records(records, tmp_path, capsys):
+    folder = tmp_path / "history"
+    folder.mkdir()
+    shutil.copy(records["base"], folder / "base.csv")
+    (folder / "other.csv").write_text("source,id\nx,1\n")
+    assert main(["trend", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert "skipped" in captured.err and "other.csv: not a llmsizer CSV record" in captured.err
+    assert main(["trend", str(folder / "other.csv")]) == 2  # named explicitly: it must be a record
