@@ -2,9 +2,10 @@
 
 vLLM sizes its KV pool by an identity (memory-physics.md 2.1): utilization x total = weights + activation peak +
 non-torch + KV pool (+ the CUDA-graph estimate from v0.21). A profile that logs weights and the KV pool therefore
-measures the *overhead* O = utilization x total - weights - KV (- graphs when budgeted) = max(forward, 2Th + c_v N V)
-+ non-torch, which is what the sampler coefficient c_v and the non-torch table are fitted to. Logged non-torch and
-CUDA-graph figures are used directly. Only engine- or device-measured components count; derived ones never do.
+measures the *overhead* O = utilization x total - weights - KV (- graphs when budgeted) = activation peak (the
+sampler term c_v N V where it dominates) + non-torch, which is what the sampler coefficient c_v and the non-torch
+table are fitted to. Logged non-torch and CUDA-graph figures are used directly. Only engine- or device-measured
+components count; derived ones never do.
 """
 
 from __future__ import annotations
@@ -35,9 +36,6 @@ class Observation:
     request: EstimateRequest
     nv: float = 0.0
     """Dummy sequences x vocab entries of the profile run (the sampler term's multiplier)."""
-    hidden_bytes: float = 0.0
-    """2 x T x h: the hidden states held while sampling."""
-    forward: float = 0.0
     overhead: float | None = None
     """Bytes: utilization x total - logged weights - logged KV (- logged graphs where they are budgeted)."""
     non_torch: float | None = None
@@ -98,8 +96,6 @@ def observe(profile: Profile, label: str) -> Observation | str:
         label, profile.model.id, engine, f"{version[0]}.{version[1]}", version_bucket(version), request.platform,
         gpus, request,
         nv=terms["profile_seqs"] * request.arch.vocab_size,
-        hidden_bytes=2 * terms["profile_tokens"] * request.arch.hidden_size,
-        forward=terms["forward_bytes"],
         overhead=overhead,
         non_torch=measured.get("non_torch"),
         cuda_graphs=None if request.enforce_eager else measured.get("cuda_graphs"),
