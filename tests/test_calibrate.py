@@ -208,10 +208,10 @@ def test_estimate_names_the_calibration_and_flags_a_mismatch(fit_half, tmp_path,
     assert plain["inputs"]["coefficients"] == "builtin" and cal["inputs"]["coefficients"] == "mine"
     assert cal["per_gpu_bytes"]["non_torch"] == 2 * 2**30
     assert any("coefficients 'mine'" in a for a in cal["assumptions"])
-    assert not any("made for other deployments" in a for a in cal["assumptions"])
+    assert not any("fitted on other deployments" in a for a in cal["assumptions"])
     assert main([*args[:-3], "--engine-version", "0.6", "--json", "--calibration", str(path)]) == 0
     other = json.loads(capsys.readouterr().out)
-    assert any("made for other deployments" in a and "vLLM 0.6" in a for a in other["assumptions"])
+    assert any("fitted on other deployments" in a and "vLLM 0.6" in a for a in other["assumptions"])
 
 
 def test_validate_and_batch_take_a_calibration(tmp_path, capsys):

@@ -55,7 +55,7 @@ def test_calibration_option_changes_the_calculator_and_is_named(project: pytest.
     assert report["calibration"]["name"] == "wider" and report["calibration"]["scope"]["engine_versions"] == ["0.11"]
     # the profiles are vLLM 0.3-0.6: outside the calibration's scope, which every profile's assumptions say
     assumptions = [a for p in report["profiles"] for a in p.get("assumptions") or []]
-    assert any("made for other deployments" in a for a in assumptions), assumptions[:5]
+    assert any("fitted on other deployments" in a for a in assumptions), assumptions[:5]
 
 
 def test_calibration_from_ini_and_bad_file(project: pytest.Pytester):

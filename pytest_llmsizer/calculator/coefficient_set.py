@@ -141,8 +141,8 @@ class CoefficientSet:
             problems.append(f"platform {platform} (fitted on {', '.join(platforms)})")
         if not problems:
             return None
-        return (f"{self.describe()} was made for other deployments than this one: {'; '.join(problems)}; "
-                "its coefficients for this deployment are the base set's unless it says otherwise")
+        return (f"{self.describe()} was fitted on other deployments than this one: {'; '.join(problems)}; its "
+                "coefficients are extrapolated here (or, where it had no information, the base set's)")
 
     def merged_over(self, base: CoefficientSet) -> CoefficientSet:
         """This set with every entry it lacks taken from ``base``."""
