@@ -67,10 +67,13 @@ def configure(config: pytest.Config, spec: str, command: str | None, calculator:
     baseline = _path(config, "llmsizer_baseline", "llmsizer_baseline")
     if baseline is not None and not worker:
         loop.baseline = load_baseline(baseline)
-        if config.pluginmanager.hasplugin("html"):
-            from pytest_llmsizer.report.baseline import BaselineHtml
+    if (loop.calibration or loop.baseline) and not worker and config.pluginmanager.hasplugin("html"):
+        from pytest_llmsizer.report.baseline import LoopHtml
 
-            config.pluginmanager.register(BaselineHtml(lambda: loop.versus), "llmsizer-baseline-html")
+        def html_state() -> tuple[str | None, VersusBaseline | None]:
+            return (loop.calibration.describe() if loop.calibration else None), loop.versus
+
+        config.pluginmanager.register(LoopHtml(html_state), "llmsizer-loop-html")
     return calculator, spec
 
 

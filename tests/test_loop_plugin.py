@@ -109,10 +109,12 @@ def test_baseline_folder_embeds_the_trend_in_html(project: pytest.Pytester):
     (project.path / "history").mkdir()
     for _ in range(2):  # two runs appended to one record (possibly within the same second)
         assert project.runpytest("-p", "no:cacheprovider", "--llmsizer-csv", "history/runs.csv").ret == 0
+    cal = _calibration(project.path / "cal.yaml", 0.15, name="same-values")
     result = project.runpytest("-p", "no:cacheprovider", "--llmsizer-baseline", "history", "--html", "r.html",
-                               "--self-contained-html")
+                               "--self-contained-html", "--llmsizer-calibration", str(cal))
     assert result.ret == 0
     page = (project.path / "r.html").read_text()
+    assert "<strong>Calibration:</strong> coefficients &#x27;same-values&#x27; from" in page
     assert "<h2>Versus baseline</h2>" in page and "Trend (" in page
     assert 'alt="success metrics over runs"' in page
     assert "Trend (3 runs)" in page

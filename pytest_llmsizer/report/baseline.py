@@ -138,14 +138,19 @@ def html_section(v: VersusBaseline) -> str:
     return "".join(parts)
 
 
-class BaselineHtml:
-    """pytest-html hook: appends the "Versus baseline" section (registered only with --html and a baseline)."""
+class LoopHtml:
+    """pytest-html hook: names the calibration in use and appends the "Versus baseline" section.
+
+    Registered only with --html and a calibration or a baseline; ``get()`` returns ``(calibration description or
+    None, VersusBaseline or None)`` when the summary is built."""
 
     def __init__(self, get: Any) -> None:
         self._get = get
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
                                     session: Any) -> None:
-        v = self._get()
-        if v is not None:
-            prefix.append(html_section(v))
+        calibration, versus = self._get()
+        if calibration:
+            prefix.append(f'<p class="llmsizer-calibration"><strong>Calibration:</strong> {_e(calibration)}</p>')
+        if versus is not None:
+            prefix.append(html_section(versus))
