@@ -37,6 +37,13 @@ def kv_low(profile):
     per_gpu["kv_cache"] = int(per_gpu["kv_cache"] * 0.95)
     tokens = int(est.kv_cache_tokens * 0.95) if est.kv_cache_tokens else None
     return {"per_gpu_bytes": per_gpu, "kv_cache_tokens": tokens, "max_concurrency": est.max_concurrency}
+
+
+def broken(profile):
+    """The built-in calculator, except that it declines one model (a calculator change that breaks a profile)."""
+    if profile.model.id == "facebook/opt-125m":
+        raise ValueError("declined")
+    return builtin(profile)
 '''
 
 
@@ -52,7 +59,8 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (root / "pytest.ini").write_text(INI)
     (root / "perturbed.py").write_text(PERTURBED)
     out = {}
-    for name, extra in (("base", []), ("new", ["--llmsizer-calculator", "perturbed:kv_low", "--llmsizer-no-gate"])):
+    for name, extra in (("base", []), ("new", ["--llmsizer-calculator", "perturbed:kv_low", "--llmsizer-no-gate"]),
+                        ("broken", ["--llmsizer-calculator", "perturbed:broken", "--llmsizer-no-gate"])):
         path = root / f"{name}.csv"
         subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
                         "--llmsizer-csv", str(path), *extra], cwd=root, capture_output=True, check=False)
@@ -135,7 +143,16 @@ def test_trend_table_and_plot(records, tmp_path, capsys):
 
 def test_trend_searches_directories(records, capsys):
     assert main(["trend", str(records["base"].parent), "--format", "json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert len(json.loads(capsys.readouterr().out)) == 3
+
+
+def test_a_profile_that_is_no_longer_compared_is_a_regression(records, capsys):
+    assert main(["compare", str(records["base"]), str(records["broken"])]) == 1
+    out = capsys.readouterr().out
+    assert "vllm-4454--opt-125m.json: Excellent -> not compared" in out
+    assert "vllm-windows-6--opt-125m.json: band Excellent -> not compared" in out.split("REGRESSION (")[1]
+    assert main(["compare", str(records["broken"]), str(records["base"])]) == 0  # back to the base: better
+    assert "not compared -> Excellent" in capsys.readouterr().out
 
 
 def test_bad_input_is_one_line(tmp_path, capsys):

@@ -83,11 +83,11 @@ def summary_lines(v: VersusBaseline) -> list[str]:
     lines = [f"base: {c.base}", *(f"skipped (not a record): {s}" for s in v.baseline.skipped), *metric_table(c)]
     if c.worse:
         lines.append(f"band worse: {len(c.worse)} ({sum(w.gated for w in c.worse)} gated)")
-        lines += [f"  {w.profile}: {w.base_band} -> {w.new_band}" + ("" if w.gated else " (known failure)")
-                  for w in c.worse]
+        lines += [f"  {w.profile}: {w.base_band} -> {w.new_band or 'not compared'}"
+                  + ("" if w.gated else " (known failure)") for w in c.worse]
     if c.better:
         lines.append(f"band better: {len(c.better)}")
-        lines += [f"  {b.profile}: {b.base_band} -> {b.new_band}" for b in c.better]
+        lines += [f"  {b.profile}: {b.base_band or 'not compared'} -> {b.new_band}" for b in c.better]
     if c.new_profiles or c.missing_profiles:
         lines.append(f"new profiles: {len(c.new_profiles)}, missing profiles: {len(c.missing_profiles)}")
     if c.regressed:

@@ -4,7 +4,8 @@ The guide's loop ends in "track accuracy improvements over time". This module an
 the success metrics, the profiles whose match band moved, and the profiles that appeared or disappeared. Profiles are
 matched by their ``profile_file``. A *regression* is either
 
-* a gated profile whose band got worse (gated: not a known failure in either run, and banded in both), or
+* a gated profile whose band got worse (gated: not a known failure in either run, and banded in both), or that lost
+  its band (compared in the base run, not compared in the new one, and not a known failure there), or
 * a gated success metric (mean |total error|, Good or better, Poor, weights, KV cache) worse by more than
   ``max_regression`` percentage points.
 
@@ -115,15 +116,20 @@ def compare_runs(base: Run, new: Run, gate: GateConfig | None = None, *,
     for profile in sorted(set(base_lines) & set(new_lines)):
         b, n = base_lines[profile], new_lines[profile]
         rb, rn = _rank(b.band), _rank(n.band)
-        if rb is None or rn is None or rb == rn:
+        if rb is None and rn is None:
             continue
-        change = ProfileChange(profile, b.band, n.band, b.basis_pct, n.basis_pct, n.basis or b.basis,
-                               gated=_gated(b) and _gated(n))
-        (result.worse if rn > rb else result.better).append(change)
+        # a profile that lost its band (the calculator no longer estimates it) is the worst change of all
+        lost = rn is None and n.verdict != "xfailed"
+        if (rn is None and not lost) or rb == rn:
+            continue
+        gated = _gated(b) and (_gated(n) or lost)
+        change = ProfileChange(profile, b.band, n.band, b.basis_pct, n.basis_pct, n.basis or b.basis, gated=gated)
+        worse = lost or (rb is not None and rn is not None and rn > rb)
+        (result.worse if worse else result.better).append(change)
     for c in result.worse:
         if c.gated:
-            result.regressions.append(f"{c.profile}: band {c.base_band} -> {c.new_band} ({c.basis or 'error'} "
-                                      f"{_pct(c.base_pct)} -> {_pct(c.new_pct)})")
+            result.regressions.append(f"{c.profile}: band {c.base_band} -> {c.new_band or 'not compared'} "
+                                      f"({c.basis or 'error'} {_pct(c.base_pct)} -> {_pct(c.new_pct)})")
     for d in deltas:
         if d.regressed:
             result.regressions.append(f"{d.name}: {_value(d.name, d.base)} -> {_value(d.name, d.new)} "
@@ -175,7 +181,8 @@ def render_comparison(c: Comparison, fmt: Format = "text") -> str:
             lines += ["", f"{title} ({len(changes)}):"]
             for ch in changes:
                 note = "" if ch.gated else " (not gated: known failure)"
-                lines.append(f"  {ch.profile}: {ch.base_band} -> {ch.new_band} ({ch.basis or 'error'} "
+                lines.append(f"  {ch.profile}: {ch.base_band or 'not compared'} -> {ch.new_band or 'not compared'} "
+                             f"({ch.basis or 'error'} "
                              f"{_pct(ch.base_pct)} -> {_pct(ch.new_pct)}){note}")
     if c.new_profiles:
         lines += ["", f"new profiles ({len(c.new_profiles)}):", *(f"  {p}" for p in c.new_profiles)]
