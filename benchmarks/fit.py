@@ -2,9 +2,9 @@
 
 Run: ``python benchmarks/fit.py [--data DIR] [--split fit|all] [--write]``
 
-A thin caller: the records of ``vme-dev.jsonl`` (the ``split_of`` "fit" half unless ``--split all``) become native
-profiles (``vllm_records.profile_for``), and ``pytest_llmsizer.calibration`` fits them exactly as
-``llmsizer calibrate`` fits a user's profiles (its module docstring says how each coefficient family is fitted),
+A thin caller: the records of ``vme-dev.jsonl`` (``used_for_fitting``: the "fit" split, release builds, unless
+``--split all``) become native profiles (``vllm_records.profile_for``), and ``pytest_llmsizer.calibration`` fits
+them exactly as ``llmsizer calibrate`` fits a user's profiles (its module docstring says how each family is fitted),
 cross-validated by model. ``--write`` replaces ``pytest_llmsizer/calculator/data/coefficients.json`` with the result
 (name "builtin", each entry with its profiles, date, uncertainty and held-out error). ``benchmarks/accuracy.py``
 reports accuracy on the other half.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vllm_records import DEFAULT_DATA, REPO, profile_for, split_of, vme_cases
+from vllm_records import DEFAULT_DATA, REPO, profile_for, used_for_fitting, vme_cases
 
 from pytest_llmsizer.calculator.coefficient_set import BUILTIN_NAME, builtin_set
 from pytest_llmsizer.calibration.fit import calibrate
@@ -33,7 +33,7 @@ def fit_profiles(data: Path, split: str) -> tuple[list, list]:
     """(observations, skipped) of the vme-dev records of a split."""
     observations, skipped = [], []
     for case in vme_cases(data / "vme-dev.jsonl"):
-        if split == "fit" and split_of(case.record_id) != "fit":
+        if split == "fit" and not used_for_fitting(case):
             continue
         label = f"vme-dev.jsonl#{case.record_id}"
         try:

@@ -10,7 +10,10 @@ An entry id is ``family/key/...``:
 
 * ``sampler_bytes_per_seq_vocab/<bucket>`` (c_v, bytes per dummy sequence x vocab entry),
 * ``non_torch_gib/<bucket>/<platform>/<gpus per replica>``,
-* ``cuda_graph_gib/<bucket>/<platform>``,
+* ``cuda_graph_pool_gib/<bucket>/<platform>/<term>`` (the CUDA-graph pool line at the reference capture count: term
+  ``base``, ``per_layer``, ``mla`` or ``hybrid``; ``calculator/cuda_graphs.py``),
+* ``rocm_load/<term>`` and ``rocm_load_growth_gib/<gpus>`` (the ROCm "Model loading took" reserves and load growth;
+  ``calculator/platform.py``),
 * ``cuda_context_gib/<platform>`` (plain transformers engine: CUDA context and allocator overhead).
 
 A calibration file may hold any subset; the entries it lacks come from the built-in set. Loading the built-in set
@@ -36,7 +39,9 @@ BUILTIN_NAME = "builtin"
 FAMILIES: dict[str, tuple[str, ...]] = {
     "sampler_bytes_per_seq_vocab": ("bucket",),
     "non_torch_gib": ("bucket", "platform", "gpus"),
-    "cuda_graph_gib": ("bucket", "platform"),
+    "cuda_graph_pool_gib": ("bucket", "platform", "term"),
+    "rocm_load": ("term",),
+    "rocm_load_growth_gib": ("gpus",),
     "cuda_context_gib": ("platform",),
 }
 """Coefficient families and the keys that index them (the parts of an entry id after the family name)."""
@@ -44,17 +49,22 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 BOUNDS: dict[str, tuple[float, float]] = {
     "sampler_bytes_per_seq_vocab": (0.0, 200.0),
     "non_torch_gib": (0.0, 16.0),
-    "cuda_graph_gib": (0.0, 32.0),
+    "cuda_graph_pool_gib": (0.0, 32.0),
+    "rocm_load": (0.0, 2.0),
+    "rocm_load_growth_gib": (0.0, 8.0),
     "cuda_context_gib": (0.0, 4.0),
 }
 """Physical bounds of each family. No overhead is negative (a negative "Graph capturing took" is cached blocks being
-released, not graphs returning memory); the upper bounds are far above anything measured (memory-physics.md 2.3,
-2.5, 3.4: c_v 38.7 B, non-torch up to 5.3 GiB at TP 8 on MI300X, graph pools up to 8.9 GiB, context <= 1 GiB)."""
+released, not graphs returning memory; a reserve is a fraction of bytes that exist); the upper bounds are far above
+anything measured (memory-physics.md 2.3, 2.5, 3.4: c_v 38.7 B, non-torch up to 5.3 GiB at TP 8 on MI300X, graph
+pools up to 8.9 GiB, context <= 1 GiB; architectures.md 7: ROCm reserves below one copy of the bytes processed)."""
 
 UNITS = {
     "sampler_bytes_per_seq_vocab": "B per (dummy sequence x vocab entry)",
     "non_torch_gib": "GiB per GPU",
-    "cuda_graph_gib": "GiB per GPU",
+    "cuda_graph_pool_gib": "GiB per GPU at the reference capture count (per layer for per_layer)",
+    "rocm_load": "fraction of the bytes processed after loading",
+    "rocm_load_growth_gib": "GiB per GPU",
     "cuda_context_gib": "GiB per GPU",
 }
 
@@ -99,9 +109,8 @@ class CoefficientSet:
         for entry in self.entries.values():
             if entry.family != family:
                 continue
-            keys: list[Any] = list(entry.keys)
-            if family == "non_torch_gib":
-                keys[2] = int(keys[2])
+            keys: list[Any] = [int(key) if name == "gpus" else key
+                               for name, key in zip(FAMILIES[family], entry.keys, strict=True)]
             node = out
             for key in keys[:-1]:
                 node = node.setdefault(key, {})
@@ -172,8 +181,9 @@ def check_entry_id(entry_id: str, where: str) -> None:
         raise ConfigError(f"{where}: unknown coefficient family {family!r}; expected one of {', '.join(FAMILIES)}")
     if len(keys) != len(FAMILIES[family]) or not all(keys):
         raise ConfigError(f"{where}: expected {family}/{'/'.join('<' + k + '>' for k in FAMILIES[family])}")
-    if family == "non_torch_gib" and not keys[2].isdigit():
-        raise ConfigError(f"{where}: the GPU count {keys[2]!r} is not a positive integer")
+    for name, key in zip(FAMILIES[family], keys, strict=True):
+        if name == "gpus" and not key.isdigit():
+            raise ConfigError(f"{where}: the GPU count {key!r} is not a positive integer")
 
 
 def from_document(doc: Any, source: str | None) -> CoefficientSet:

@@ -10,7 +10,9 @@ Families (``calculator/coefficient_set.py``) and how each is fitted, all by medi
   0.37%), so the fit keeps the form that predicts best.
 * ``non_torch_gib/<bucket>/<platform>/<gpus>``: the logged non-torch figure where the profile has one, else
   O - c_v N V with the c_v just fitted (or the base one).
-* ``cuda_graph_gib/<bucket>/<platform>``: the logged "Graph capturing finished ... took" (not enforce-eager).
+* ``cuda_graph_pool_gib/<bucket>/<platform>/<term>``: the CUDA-graph pool line, least squares of the logged "Graph
+  capturing finished ... took" (``_fit_graph_pool``).
+* ``rocm_load/<term>``, ``rocm_load_growth_gib/<gpus>``: the ROCm load-figure reserves (``_fit_rocm_load``).
 * ``cuda_context_gib/<platform>``: the logged non-torch memory of plain-transformers profiles.
 
 Each value is clamped to the family's physical bounds (reported). A coefficient no observation informs keeps its
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import estimate
 from pytest_llmsizer.calculator.coefficient_set import BOUNDS, UNITS, CoefficientSet, Entry
 from pytest_llmsizer.calibration.observe import EVALUATED, Observation
@@ -39,7 +42,7 @@ NT_SINGLE_GPU_PRIOR_GIB = 0.15
 """Single-GPU CUDA non-torch memory held fixed while c_v is fitted (llm-d H100 TP1 0.13 GiB, physics 3.4)."""
 
 DEFAULT_FOLDS = 5
-PCT_COMPONENTS = ("kv_cache", "kv_cache_tokens")
+PCT_COMPONENTS = ("weights", "kv_cache", "kv_cache_tokens")
 """Judged by mean |percent| (large quantities); the small components by mean |difference| in GiB, because a percent
 of a 0.2 GiB graph pool that a log may even print as negative says little."""
 WORSE_TOLERANCE = 0.005
@@ -119,7 +122,6 @@ def fit_observations(observations: list[Observation], base: CoefficientSet) -> d
         return 0.0 if value is None else value
 
     groups: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    graphs: dict[str, list[tuple[float, str]]] = defaultdict(list)
     context: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for o in observations:
         if o.engine == "transformers":
@@ -131,17 +133,128 @@ def fit_observations(observations: list[Observation], base: CoefficientSet) -> d
             groups[key].append((o.non_torch / GiB, o.model))
         elif o.overhead is not None:
             groups[key].append(((o.overhead - c_v(o.bucket or "") * o.nv) / GiB, o.model))
-        if o.cuda_graphs is not None:
-            graphs[f"cuda_graph_gib/{o.bucket}/{o.platform}"].append((o.cuda_graphs / GiB, o.model))
-    for family, table, method in (
-        ("non_torch_gib", groups, "median of the logged non-torch memory, else O - c_v N V"),
-        ("cuda_graph_gib", graphs, "median of the logged 'Graph capturing finished ... took'"),
-        ("cuda_context_gib", context, "median of the logged non-torch memory of plain-transformers profiles"),
+    for table, method in (
+        (groups, "median of the logged non-torch memory, else O - c_v N V"),
+        (context, "median of the logged non-torch memory of plain-transformers profiles"),
     ):
         for entry_id, pts in table.items():
             f = _median_fit(entry_id, pts, method)
-            if f and entry_id.split("/")[0] == family:
+            if f:
                 out[entry_id] = f
+    out.update(_fit_graph_pool(observations, base))
+    out.update(_fit_rocm_load(observations))
+    return out
+
+
+MIN_GRAPH_RECORDS = 3
+"""A version bucket with fewer graph observations (or one layer count) gets no line of its own: it takes the nearest
+older line of the platform (fitted here, else the base set's) times the median ratio logged / that line."""
+GRAPH_TERMS = ("base", "per_layer", "mla", "hybrid")
+
+
+def _line(base: CoefficientSet, bucket: str, platform: str) -> dict[str, float]:
+    prefix = f"cuda_graph_pool_gib/{bucket}/{platform}/"
+    return {e[len(prefix):]: v.value for e, v in base.entries.items() if e.startswith(prefix)}
+
+
+def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> dict[str, Fitted]:
+    """The CUDA-graph pool line per version bucket and platform (``calculator/cuda_graphs.py``): least squares of
+    the logged pool (scaled to the reference capture count) on [1, layers per rank, MLA, hybrid], keeping the columns
+    that vary in the group; a bucket whose median logged pool is <= 0 gets the zero line (the log then shows the
+    allocator releasing cached blocks, not the pool). Uncertainty is not stated for least-squares terms."""
+    import numpy as np  # fitting only; the calculator never needs numpy
+
+    rows: dict[tuple[str, str], list[Observation]] = defaultdict(list)
+    for o in observations:
+        if o.graph_scaled_gib is not None and o.bucket:
+            rows[(o.bucket, o.platform)].append(o)
+    lines: dict[tuple[str, str], dict[str, float]] = {}
+    how: dict[tuple[str, str], str] = {}
+
+    def predict_line(line: dict[str, float], o: Observation) -> float:
+        return line.get("base", 0.0) + line.get("per_layer", 0.0) * o.graph_layers + line.get(o.graph_backend, 0.0)
+
+    order = list(k.VERSION_BUCKETS)
+    for bucket in order:
+        for platform in ("cuda", "rocm"):
+            group = rows.get((bucket, platform), [])
+            if not group:
+                continue
+            y = np.array([o.graph_scaled_gib for o in group])
+            if float(np.median(y)) <= 0:
+                line, note = {"base": 0.0, "per_layer": 0.0}, "median logged <= 0: zero line"
+            elif len(group) >= MIN_GRAPH_RECORDS and len({o.graph_layers for o in group}) > 1:
+                columns = {"base": np.ones(len(group)), "per_layer": np.array([float(o.graph_layers) for o in group]),
+                           "mla": np.array([float(o.graph_backend == "mla") for o in group]),
+                           "hybrid": np.array([float(o.graph_backend == "hybrid") for o in group])}
+                used = ["base"] + [n for n in GRAPH_TERMS[1:] if np.ptp(columns[n]) > 0]
+                solution, *_ = np.linalg.lstsq(np.column_stack([columns[n] for n in used]), y, rcond=None)
+                line = {n: float(v) for n, v in zip(used, solution, strict=True)}
+                line.setdefault("per_layer", 0.0)
+                note = "least squares on [1, layers, mla, hybrid]"
+            else:
+                older = [b for b in order[: order.index(bucket)] if (b, platform) in lines or _line(base, b, platform)]
+                if not older:
+                    continue
+                ref = lines.get((older[-1], platform)) or _line(base, older[-1], platform)
+                ratios = [o.graph_scaled_gib / p for o in group if (p := predict_line(ref, o)) > 0]
+                if not ratios:
+                    continue
+                scale = statistics.median(ratios)
+                line = {n: v * scale for n, v in ref.items()}
+                note = f"the {older[-1]} line x {scale:.3f} (median logged / line)"
+            lines[(bucket, platform)] = line
+            how[(bucket, platform)] = note
+    out = {}
+    for (bucket, platform), line in lines.items():
+        group = rows[(bucket, platform)]
+        models = [o.model for o in group]
+        for term, value in line.items():
+            entry_id = f"cuda_graph_pool_gib/{bucket}/{platform}/{term}"
+            low, high = BOUNDS["cuda_graph_pool_gib"]
+            out[entry_id] = Fitted(entry_id, min(max(value, low), high), value, len(group),
+                                   tuple(sorted(set(models))), None, how[(bucket, platform)])
+    return out
+
+
+def _fit_rocm_load(observations: list[Observation]) -> dict[str, Fitted]:
+    """The ROCm load-figure reserves (``calculator/platform.py``), from what the logged weights hold beyond the
+    tensors and the exact terms, in this order: the load growth per GPUs per replica (16-bit dense profiles), the
+    reserve fraction of 16-bit expert bytes (16-bit MoE), of one FP8 MoE layer's expert bytes (FP8 MoE), and of the
+    16-bit bytes quantized while loading (online FP8); each a median."""
+    rest = [o for o in observations if o.rocm_residual_gib is not None and o.rocm_features is not None]
+    out: dict[str, Fitted] = {}
+    growth: dict[int, list[tuple[float, str]]] = defaultdict(list)
+    for o in rest:
+        f = o.rocm_features
+        assert f is not None and o.rocm_residual_gib is not None
+        if not f.moe16_expert_bytes and not f.fp8_moe_layer_bytes and not f.fp8_largest_weight_elements \
+                and not f.online_quantized16_bytes:
+            growth[o.gpus].append((o.rocm_residual_gib, o.model))
+    for gpus, pts in growth.items():
+        fitted = _median_fit(f"rocm_load_growth_gib/{gpus}", pts, "median residual of 16-bit dense profiles")
+        if fitted:
+            out[fitted.entry_id] = fitted
+    table = {int(e.split("/")[1]): f.value for e, f in out.items()}
+
+    def growth_at(gpus: int) -> float:
+        sizes = sorted(table)
+        return table[max((s for s in sizes if s <= gpus), default=sizes[0])] if sizes else 0.0
+
+    kinds: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for o in rest:
+        f, r = o.rocm_features, (o.rocm_residual_gib or 0.0) - growth_at(o.gpus)
+        assert f is not None
+        if f.moe16_expert_bytes:
+            kinds["moe16_reserve_fraction"].append((r * GiB / f.moe16_expert_bytes, o.model))
+        if f.fp8_moe_layer_bytes:
+            kinds["fp8_moe_layer_fraction"].append((r * GiB / f.fp8_moe_layer_bytes, o.model))
+        if f.online_quantized16_bytes and not f.fp8_moe_layer_bytes and not f.moe16_expert_bytes:
+            kinds["online_quant16_fraction"].append((r * GiB / f.online_quantized16_bytes, o.model))
+    for term, pts in kinds.items():
+        fitted = _median_fit(f"rocm_load/{term}", pts, f"median of the residual over the {term} bytes")
+        if fitted:
+            out[fitted.entry_id] = fitted
     return out
 
 
@@ -159,6 +272,7 @@ def predict(o: Observation, coefficients: CoefficientSet | None) -> dict[str, fl
     est = estimate(replace(o.request, calibration=coefficients))
     pg = est.per_gpu_bytes
     return {
+        "weights": float(pg["weights"]),
         "kv_cache": float(est.details.get("kv_cache_available_bytes", pg["kv_cache"])),
         "kv_cache_tokens": float(est.kv_cache_tokens or 0),
         "activations": float(pg["activations"]),
@@ -220,9 +334,15 @@ def entry_ids_of(o: Observation) -> list[tuple[str, str]]:
     """The coefficient entries an observation's estimate uses, with the quantity that shows each best."""
     if o.engine == "transformers":
         return [(f"cuda_context_gib/{o.platform}", "non_torch")]
-    return [(f"sampler_bytes_per_seq_vocab/{o.bucket}", "kv_cache"),
-            (f"non_torch_gib/{o.bucket}/{o.platform}/{o.gpus}", "kv_cache"),
-            (f"cuda_graph_gib/{o.bucket}/{o.platform}", "cuda_graphs")]
+    ids = [(f"sampler_bytes_per_seq_vocab/{o.bucket}", "kv_cache"),
+           (f"non_torch_gib/{o.bucket}/{o.platform}/{o.gpus}", "kv_cache"),
+           *((f"cuda_graph_pool_gib/{o.bucket}/{o.platform}/{t}", "cuda_graphs")
+             for t in ("base", "per_layer", o.graph_backend) if t != "standard")]
+    if o.rocm_features is not None:
+        ids += [(f"rocm_load/{t}", "weights") for t in ("moe16_reserve_fraction", "fp8_moe_layer_fraction",
+                                                        "online_quant16_fraction")]
+        ids += [(f"rocm_load_growth_gib/{o.gpus}", "weights")]
+    return ids
 
 
 @dataclass
@@ -285,11 +405,12 @@ def _round(x: float | None, digits: int = 4) -> float | None:
 # ------------------------------------------------------------------------------------------------ the calibration
 
 QUANTITY_FAMILIES: dict[str, tuple[str, ...]] = {
-    "kv_cache": ("sampler_bytes_per_seq_vocab", "non_torch_gib"),
-    "kv_cache_tokens": ("sampler_bytes_per_seq_vocab", "non_torch_gib"),
+    "weights": ("rocm_load", "rocm_load_growth_gib"),
+    "kv_cache": ("sampler_bytes_per_seq_vocab", "non_torch_gib", "rocm_load", "rocm_load_growth_gib"),
+    "kv_cache_tokens": ("sampler_bytes_per_seq_vocab", "non_torch_gib", "rocm_load", "rocm_load_growth_gib"),
     "activations": ("sampler_bytes_per_seq_vocab",),
     "non_torch": ("non_torch_gib", "cuda_context_gib"),
-    "cuda_graphs": ("cuda_graph_gib",),
+    "cuda_graphs": ("cuda_graph_pool_gib",),
 }
 """The coefficient families each compared quantity depends on: a family is refused when any of its quantities got
 worse on held-out profiles."""

@@ -28,14 +28,14 @@ def render_calibration(c: Calibration, *, detailed: bool = False) -> str:
             lines.append(f"{comp.quantity:<16}{comp.n:>5}  {_f(comp.before):>9}  {_f(comp.after):>9}  "
                          f"{comp.unit:<18}{_f(comp.before_median_pct, 2)}% / {_f(comp.after_median_pct, 2)}%{flag}")
     lines += ["", f"fitted ({len(c.fitted)}; written {len(c.applied)}, refused {len(c.refused)}):"]
-    lines.append(f"  {'coefficient':<38}{'base':>9}{'fitted':>9}  {'+/-95%':>7}  {'n':>4}  models")
+    lines.append(f"  {'coefficient':<46}{'base':>9}{'fitted':>9}  {'+/-95%':>7}  {'n':>4}  models")
     for entry_id in sorted(c.fitted):
         f = c.fitted[entry_id]
         base = c.base.value(entry_id)
         clamp = f" (clamped from {f.raw:.3g})" if f.clamped else ""
         if entry_id in c.refused:
             clamp += "  REFUSED (base kept)"
-        lines.append(f"  {entry_id:<38}{_f(base):>9}{f.value:>9.3f}  {_f(f.uncertainty):>7}  {f.n:>4}  "
+        lines.append(f"  {entry_id:<46}{_f(base):>9}{f.value:>9.3f}  {_f(f.uncertainty):>7}  {f.n:>4}  "
                      f"{len(f.models)}{clamp}")
     lines.append(f"unchanged, no information in these profiles ({len(c.unchanged)}): "
                  + (", ".join(c.unchanged) if detailed or len(c.unchanged) <= 6 else
