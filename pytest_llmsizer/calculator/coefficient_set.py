@@ -59,6 +59,17 @@ released, not graphs returning memory; a reserve is a fraction of bytes that exi
 anything measured (memory-physics.md 2.3, 2.5, 3.4: c_v 38.7 B, non-torch up to 5.3 GiB at TP 8 on MI300X, graph
 pools up to 8.9 GiB, context <= 1 GiB; architectures.md 7: ROCm reserves below one copy of the bytes processed)."""
 
+DIGITS: dict[str, int] = {
+    "sampler_bytes_per_seq_vocab": 1,
+    "non_torch_gib": 2,
+    "cuda_graph_pool_gib": 4,
+    "rocm_load": 3,
+    "rocm_load_growth_gib": 2,
+    "cuda_context_gib": 3,
+}
+"""Decimals a fitted value is written with: finer than its uncertainty, coarse enough that a re-fit on the same
+profiles does not churn the file (10 MB of non-torch memory, 0.1 B of c_v are far below what the data resolves)."""
+
 UNITS = {
     "sampler_bytes_per_seq_vocab": "B per (dummy sequence x vocab entry)",
     "non_torch_gib": "GiB per GPU",

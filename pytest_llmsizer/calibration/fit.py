@@ -33,7 +33,7 @@ from typing import Any
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import estimate
-from pytest_llmsizer.calculator.coefficient_set import BOUNDS, UNITS, CoefficientSet, Entry
+from pytest_llmsizer.calculator.coefficient_set import BOUNDS, DIGITS, UNITS, CoefficientSet, Entry
 from pytest_llmsizer.calibration.observe import EVALUATED, Observation
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.units import GiB
@@ -509,7 +509,7 @@ def calibrate(observations: list[Observation], base: CoefficientSet, *, name: st
         previous = base.value(f.entry_id)
         if previous is not None:
             provenance["previous"] = previous
-        entries[f.entry_id] = Entry(f.entry_id, round(f.value, 4), provenance)
+        entries[f.entry_id] = Entry(f.entry_id, round(f.value, DIGITS[f.entry_id.split("/")[0]]), provenance)
     unchanged = sorted(e for e in base.entries if e not in fitted)
     if base.name != name:
         for entry_id in unchanged:
