@@ -21,6 +21,7 @@ from pytest_llmsizer.commands import (
     compare,
     estimate,
     importer,
+    profile,
     trend,
     validate,
 )
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     trend.add_parser(sub)
     calibrate.add_parser(sub)
     importer.add_parser(sub)
+    profile.add_parser(sub)
     schema = sub.add_parser("schema", help="print the JSON Schema of the native profile format",
                             description="Print the JSON Schema (draft 2020-12) of the native profile format.")
     schema.set_defaults(handler=_run_schema)
