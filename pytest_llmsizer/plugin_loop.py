@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,7 +18,9 @@ from pytest_llmsizer.calculator.coefficient_set import CoefficientSet, load_cali
 from pytest_llmsizer.calculator.result import Calculator
 from pytest_llmsizer.errors import CalculatorError
 from pytest_llmsizer.pluggable.loader import calibrated, calibration_label
-from pytest_llmsizer.report.baseline import Baseline, VersusBaseline, load_baseline, regression_line, summary_lines
+
+if TYPE_CHECKING:  # the report modules (and matplotlib behind them) load only when a baseline is given
+    from pytest_llmsizer.report.baseline import Baseline, VersusBaseline
 
 LOOP_KEY = pytest.StashKey["LoopState"]()
 
@@ -66,6 +68,8 @@ def configure(config: pytest.Config, spec: str, command: str | None, calculator:
         calculator, spec = calibrated(loop.calibration), calibration_label(loop.calibration)
     baseline = _path(config, "llmsizer_baseline", "llmsizer_baseline")
     if baseline is not None and not worker:
+        from pytest_llmsizer.report.baseline import load_baseline
+
         loop.baseline = load_baseline(baseline)
     if (loop.calibration or loop.baseline) and not worker and config.pluginmanager.hasplugin("html"):
         from pytest_llmsizer.report.baseline import LoopHtml
@@ -113,6 +117,8 @@ def terminal_summary(config: pytest.Config, reporter: Any, gate_enabled: bool) -
         reporter.write_line(f"calibration: {loop.calibration.describe()}")
     if loop.versus is None:
         return
+    from pytest_llmsizer.report.baseline import regression_line, summary_lines
+
     reporter.write_sep("-", "versus baseline")
     for line in summary_lines(loop.versus):
         if line == regression_line(loop.versus):

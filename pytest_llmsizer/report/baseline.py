@@ -13,13 +13,15 @@ import html
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmsizer.errors import ConfigError, LlmsizerError
 from pytest_llmsizer.report.compare import DEFAULT_MAX_REGRESSION, Comparison, compare_runs, metric_table
 from pytest_llmsizer.report.runs import Run, load_runs
-from pytest_llmsizer.report.trend import TrendPoint, trend, trend_svg
 from pytest_llmsizer.validation.tolerances import GateConfig
+
+if TYPE_CHECKING:  # matplotlib loads only when a trend is drawn
+    from pytest_llmsizer.report.trend import TrendPoint
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ def load_baseline(path: str | Path) -> Baseline:
 def versus_baseline(baseline: Baseline, rows: list[dict[str, Any]], timestamp: str, gate: GateConfig,
                     max_regression: float = DEFAULT_MAX_REGRESSION) -> VersusBaseline:
     """Compare this run (CSV rows of its records) with the baseline."""
+    from pytest_llmsizer.report.trend import trend
+
     current = Run("this run", timestamp, rows)
     comparison = compare_runs(baseline.base, current, gate, max_regression=max_regression)
     points = trend([*baseline.runs, current], gate) if baseline.runs else []
@@ -129,6 +133,8 @@ def html_section(v: VersusBaseline) -> str:
                if c.regressed else "<p>No regression.</p>")
     parts.append(verdict)
     if v.trend:
+        from pytest_llmsizer.report.trend import trend_svg
+
         svg = trend_svg(v.trend)
         if svg:
             data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
