@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from pytest_llmsizer.calculator.coefficient_set import builtin_set
+from pytest_llmsizer.report import trend as _trend  # noqa: F401  numpy loads once per process: before pytester runs
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles" / "vllm-issue-threads"
