@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     print(render_calibration(result, detailed=args.detailed))
     if args.write:
         doc = result.coefficients.to_document()
-        doc["profiles"]["files"] = f"{len(observations)} records of vme-dev.jsonl ({args.split} half, split_of)"
+        doc["profiles"]["files"] = (f"{len(observations)} records of vme-dev.jsonl ({args.split} split: "
+                                     "vllm_records.used_for_fitting)")
         DATA_FILE.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {DATA_FILE.relative_to(REPO)}")
     return 0
