@@ -1,8 +1,8 @@
 """`llmsizer calibrate` and the coefficient data file, on real profiles.
 
-The built-in coefficients were fitted on the "fit" half of ../shared/data/vllm-startup-logs/vme-dev.jsonl, which
-``benchmarks/fit.py`` turns into profiles with ``vllm_records.profile_for``; the tests write that half the same way.
-Recovery is checked on the committed profiles/vme-dev (every record, most of them not used for the built-in set).
+The built-in coefficients were fitted by ``benchmarks/fit.py`` on the committed profiles/vme-dev of the "fit" split
+(``vllm_records.used_for_fitting``); recovery is checked on every committed vme-dev profile, most of them not used for
+the built-in set.
 """
 
 from __future__ import annotations
@@ -27,42 +27,31 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 pytestmark = pytest.mark.skipif(not (DATA / "vme-dev.jsonl").is_file(), reason="../shared/data is not present")
 
 
-def _cases(split: str):
-    from vllm_records import split_of, vme_cases
-
-    return [c for c in vme_cases(DATA / "vme-dev.jsonl") if split == "all" or split_of(c.record_id) == split]
-
-
-def _write_profiles(directory: Path, split: str) -> Path:
-    from vllm_records import profile_for
-
+def _copy(paths: list[Path], directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    for case in _cases(split):
-        profile = profile_for(case)
-        (directory / f"{case.record_id}.json").write_text(profile.model_dump_json(exclude_none=True))
+    for path in paths:
+        (directory / path.name).write_bytes(path.read_bytes())
     return directory
 
 
 @pytest.fixture(scope="module")
 def fit_half(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _write_profiles(tmp_path_factory.mktemp("fit-half"), "fit")
+    from fit import fit_profile_paths
+
+    return _copy(fit_profile_paths("fit"), tmp_path_factory.mktemp("fit-half"))
 
 
 @pytest.fixture(scope="module")
-def holdout_half(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Profiles the built-in set was not fitted on: the committed vme-dev profiles once they exist (they include the
-    fit half, which only makes recovery easier), else the holdout half written here."""
-    committed = REPO / "profiles" / "vme-dev"
-    if committed.is_dir() and any(committed.glob("*.json")):
-        return committed
-    return _write_profiles(tmp_path_factory.mktemp("holdout-half"), "holdout")
+def holdout_half() -> Path:
+    """The committed vme-dev profiles: 193 records, 66 of them the built-in set's fit split."""
+    return REPO / "profiles" / "vme-dev"
 
 
 @pytest.fixture(scope="module")
 def fit_observations():
     from fit import fit_profiles
 
-    observations, skipped = fit_profiles(DATA, "fit")
+    observations, skipped = fit_profiles("fit")
     assert len(observations) >= 60 and not skipped
     return observations
 
