@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmsizer import plugin_loop
 from pytest_llmsizer.collect import AccuracyItem, ProfileFile, ProfileItem
 from pytest_llmsizer.errors import CalculatorError, ConfigError
 from pytest_llmsizer.pluggable.loader import load_calculator
@@ -57,6 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="let --llmsizer-json replace an existing regular file that is not an llmsizer report")
     group.addoption("--llmsizer-no-gate", action="store_true", default=False,
                     help="do not fail the run when aggregate accuracy misses the gate in tolerances.yaml")
+    plugin_loop.add_options(group, parser)
     parser.addini("llmsizer_tolerances", "tolerances YAML file", type="string", default="")
     parser.addini("llmsizer_calculator", "calculator spec: builtin, a registered name, or module:attribute",
                   type="string", default="builtin")
@@ -131,6 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
             from pytest_llmsizer.pluggable.runner import with_timeout
 
             calculator = with_timeout(load_calculator(spec), timeout_s, spec)
+        calculator, spec = plugin_loop.configure(config, spec, command, calculator, _is_worker(config))
         if not _is_worker(config):  # refuse a bad output path early, before any test runs (exit 4)
             if csv_path is not None:
                 check_appendable(csv_path)
@@ -251,6 +254,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def _run_timestamp(state: PluginState) -> str:
+    """One timestamp per run (the CSV rows and the baseline comparison share it)."""
+    if state.run_timestamp is None:
+        state.run_timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return state.run_timestamp
+
+
 def _verdict(report: pytest.TestReport) -> str:
     if hasattr(report, "wasxfail"):
         return "xfailed" if report.skipped else "xpassed"
@@ -355,6 +365,8 @@ class RunRecorder:
             state.gate_line = gate_failure_line(state.metrics)
             if state.gate_line:
                 session.testsfailed += 1
+        plugin_loop.after_metrics(self.config, list(state.records.values()), state.tolerances.gate,
+                                  _run_timestamp(state), state.gate_enabled, session)
         return result
 
     @pytest.hookimpl(tryfirst=True)
@@ -366,7 +378,7 @@ class RunRecorder:
             return  # a partial run must not be appended to the record; the previous file stays as it was
         if state.metrics is None:
             state.metrics = compute_metrics(list(state.records.values()), state.tolerances.gate)
-        timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        timestamp = _run_timestamp(state)
         try:
             if state.csv_path is not None:
                 append_records(state.csv_path, list(state.records.values()), timestamp)
@@ -374,7 +386,7 @@ class RunRecorder:
                 write_json_report(state.json_path, state.records, state.metrics, gate_enabled=state.gate_enabled,
                                   gate_line=state.gate_line, force=self.config.getoption("llmsizer_json_force"),
                                   meta={"generated": timestamp, "calculator": state.calculator_name,
-                                        "tolerances": state.tolerances_path})
+                                        "tolerances": state.tolerances_path, **plugin_loop.json_meta(self.config)})
         except (ConfigError, OSError) as e:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
@@ -394,6 +406,7 @@ class RunRecorder:
                 terminalreporter.write_line("FAIL " + line, red=True, bold=True)
             else:
                 terminalreporter.write_line(line)
+        plugin_loop.terminal_summary(self.config, terminalreporter, state.gate_enabled)
         if state.csv_path is not None:
             terminalreporter.write_line(f"CSV record: {clean(str(state.csv_path))}")
         if state.json_path is not None:
