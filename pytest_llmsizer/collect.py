@@ -28,7 +28,7 @@ from pytest_llmsizer.errors import LlmsizerError, Problem, ProfileError
 from pytest_llmsizer.profile.load import load_profile
 from pytest_llmsizer.profile.model import Profile
 from pytest_llmsizer.report.records import accuracy_record
-from pytest_llmsizer.sanitize import clean, clean_block, describe_exception, plain_data_problem
+from pytest_llmsizer.sanitize import clean, clean_block, describe_exception, has_control, plain_data_problem
 from pytest_llmsizer.state import STATE_KEY, PluginState
 from pytest_llmsizer.validation.advice import recommendations
 from pytest_llmsizer.validation.compare import compare, render_table
@@ -77,7 +77,8 @@ class ProfileFile(pytest.File):
         state: PluginState = self.config.stash[STATE_KEY]
         root = self.config.rootpath
         rel = self.path.relative_to(root).as_posix() if self.path.is_relative_to(root) else self.path.as_posix()
-        rel = clean(rel, None)  # shown in headers and records: a file name's escape characters, escaped
+        if has_control(rel):
+            rel = clean(rel, None)  # shown in headers and records: a file name's escape characters, escaped
         profile: Profile | None = None
         error: ProfileError | None = None
         try:

@@ -27,7 +27,7 @@ from pytest_llmsizer.pluggable.loader import load_calculator
 from pytest_llmsizer.report.csv_record import append_records, check_appendable
 from pytest_llmsizer.report.summary import REPORT_MARKER, summary_lines, write_json_report
 from pytest_llmsizer.safe_io import check_output
-from pytest_llmsizer.sanitize import clean
+from pytest_llmsizer.sanitize import clean, has_control
 from pytest_llmsizer.state import STATE_KEY, PluginState
 from pytest_llmsizer.validation.metrics import compute_metrics, gate_failure_line
 from pytest_llmsizer.validation.tolerances import load_tolerances
@@ -197,6 +197,17 @@ def _seen(config: pytest.Config) -> dict[Path, Path]:
     return seen
 
 
+_SEEN_FILES_KEY = pytest.StashKey[dict[Any, Path]]()
+"""(device, inode) of each profile file collected -> the path it was collected under."""
+
+
+def _seen_files(config: pytest.Config) -> dict[Any, Path]:
+    seen = config.stash.get(_SEEN_FILES_KEY, None)
+    if seen is None:
+        seen = config.stash[_SEEN_FILES_KEY] = {}
+    return seen
+
+
 def _under(state: PluginState, path: Path) -> bool:
     return any(path == p or path.is_relative_to(p) for p in state.profile_paths)
 
@@ -222,15 +233,22 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     state = parent.config.stash.get(STATE_KEY, None)
     if state is None or not _claimed(state, file_path):
         return None
-    real = _resolved(file_path)
-    if real != file_path and file_path.is_symlink() and _under(state, real) and real.is_file() \
-            and real not in state.explicit_files:
-        return None  # a link to a profile that is collected under its own name
-    seen = _seen(parent.config)
-    if seen.setdefault(real, file_path) != file_path:
+    if file_path.is_symlink():
+        real = _resolved(file_path)
+        if _under(state, real) and real.is_file() and real not in state.explicit_files:
+            return None  # a link to a profile that is collected under its own name
+    try:
+        st = file_path.stat()
+        key: Any = (st.st_dev, st.st_ino)  # the file itself, whatever path reached it (cheaper than resolving)
+    except OSError:
+        key = file_path
+    seen = _seen_files(parent.config)
+    if seen.setdefault(key, file_path) != file_path:
         return None  # the same profile reached a second time (through a linked folder, given twice): once only
+    if not has_control(str(file_path)):
+        return ProfileFile.from_parent(parent, path=file_path)
     rel = file_path.relative_to(parent.config.rootpath) if file_path.is_relative_to(parent.config.rootpath) else None
-    if rel is not None and clean(rel.as_posix(), None) != rel.as_posix():
+    if rel is not None:
         # a file name holding escape or control characters: the node id pytest prints shows them escaped
         return ProfileFile.from_parent(parent, path=file_path, nodeid=clean(rel.as_posix(), None),
                                        name=clean(file_path.name, None))

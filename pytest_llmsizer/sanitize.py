@@ -22,6 +22,11 @@ _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[
 """ANSI escape sequences (CSI, OSC, two-character): removed whole, so no ``[31m`` residue is left."""
 
 
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character or escape (a cheap test before ``clean``)."""
+    return _CONTROL.search(text) is not None
+
+
 def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
     """``text`` cut to ``limit`` characters, with an ellipsis and the full length when it was cut."""
     if len(text) <= limit:
