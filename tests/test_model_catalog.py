@@ -408,3 +408,12 @@ def test_named_count_terms_are_physics_not_factors() -> None:
     oss = load_model_catalog().models["openai/gpt-oss-20b"]
     # one E8M0 scale per 32 expert weights: 24 layers x 32 experts x 3 x 2880 x 2880 / 32
     assert REPORTED_COUNT_TERMS["mxfp4_scales"][1](oss) == 24 * 32 * 3 * 2880 * 2880 // 32
+
+
+def test_meta_405b_fp8_keeps_attention_in_bf16_as_the_notes_state() -> None:
+    """Meta's FBGEMM FP8 checkpoint leaves every self_attn (and lm_head) in bf16 and scales weights per row; the
+    shared notes quote the modules_to_not_convert list, so the catalog prices attention as 16 bit (vllm#6746 logs
+    57.8 GiB per GPU at TP 8, which every-layer FP8 misses by 17%)."""
+    q = resolve_model("meta-llama/Llama-3.1-405B-Instruct-FP8").arch.quantization
+    assert q is not None and q.method == "fp8" and q.fp8_scaling == "channel"
+    assert q.source_method == "fbgemm_fp8" and q.not_converted == ("attention",)

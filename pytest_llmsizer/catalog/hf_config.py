@@ -416,6 +416,9 @@ def quant_from_config(qc: Mapping[str, Any], model_id: str) -> QuantSpec | None:
                          fp8_scaling="block" if block else "tensor",
                          weight_block_size=tuple(block) if block else None,
                          not_converted=not_converted, source_method=method)
+    if method == "fbgemm_fp8":  # FBGEMM FP8 (Meta's Llama-3.1 FP8 releases): FP8 rowwise = one scale per channel
+        return QuantSpec(method="fp8", bits=8, fp8_scaling="channel", zero_point=False,
+                         not_converted=not_converted, source_method=method)
     if method == "mxfp4":
         return QuantSpec(method="mxfp4", bits=4, group_size=32, zero_point=False, not_converted=not_converted,
                          source_method=method)
