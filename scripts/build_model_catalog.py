@@ -284,9 +284,7 @@ SUPPLEMENTS: dict[str, Supplement] = {
                                        *(f"model.layers.{i}.self_attn" for i in range(1, 125))],
         }},
         why="FBGEMM FP8 rowwise with every self_attn, layers 0 and 125 and lm_head left bf16 (Meta's choice as a "
-        "HuggingFace conversion script and the Llama 3 paper state it; the released config was not read). The "
-        "catalog's module kinds have no per-layer exception, so the MLPs of layers 0 and 125 (5.2e9 weights, "
-        "1.3% of the model) are priced as FP8",
+        "HuggingFace conversion script and the Llama 3 paper state it; the released config was not read)",
         quotes=(
             Quote("meta-llama--Llama-3.1-405B-Instruct-FP8.json",
                   "builds modules_to_not_convert = ['model.layers.0', 'model.layers.125', 'lm_head'] + "
