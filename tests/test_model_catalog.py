@@ -418,6 +418,7 @@ def test_meta_405b_fp8_keeps_attention_in_bf16_as_the_notes_state() -> None:
     assert q is not None and q.method == "fp8" and q.fp8_scaling == "channel"
     assert q.source_method == "fbgemm_fp8" and q.not_converted == ("attention",)
     assert q.not_converted_layers == ((0, "all"), (125, "all"))  # "model.layers.0", "model.layers.125" whole
+    assert describe_quantization(q).endswith("16-bit: attention; 16-bit in single layers: whole layer 0/125")
 
 
 def test_layer_entries_of_an_ignore_list_become_per_layer_exceptions() -> None:
