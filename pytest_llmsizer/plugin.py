@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmsizer import plugin_loop
 from pytest_llmsizer.collect import AccuracyItem, ProfileFile, ProfileItem
 from pytest_llmsizer.errors import CalculatorError, ConfigError
 from pytest_llmsizer.pluggable.loader import load_calculator
@@ -52,6 +53,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write every outcome and the aggregate metrics as JSON; ini llmsizer_json")
     group.addoption("--llmsizer-no-gate", action="store_true", default=False,
                     help="do not fail the run when aggregate accuracy misses the gate in tolerances.yaml")
+    plugin_loop.add_options(group, parser)
     parser.addini("llmsizer_tolerances", "tolerances YAML file", type="string", default="")
     parser.addini("llmsizer_calculator", "calculator spec: builtin, a registered name, or module:attribute",
                   type="string", default="builtin")
@@ -121,6 +123,7 @@ def pytest_configure(config: pytest.Config) -> None:
             spec = command
         else:
             calculator = load_calculator(spec)
+        calculator, spec = plugin_loop.configure(config, spec, command, calculator, _is_worker(config))
         if csv_path is not None and not _is_worker(config):
             check_appendable(csv_path)  # refuse early, before any test runs
     except (ConfigError, CalculatorError) as e:
@@ -182,6 +185,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
             report.extras = [*getattr(report, "extras", []), *item_extras(record)]
     return report
+
+
+def _run_timestamp(state: PluginState) -> str:
+    """One timestamp per run (the CSV rows and the baseline comparison share it)."""
+    if state.run_timestamp is None:
+        state.run_timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return state.run_timestamp
 
 
 def _verdict(report: pytest.TestReport) -> str:
@@ -268,6 +278,8 @@ class RunRecorder:
             state.gate_line = gate_failure_line(state.metrics)
             if state.gate_line:
                 session.testsfailed += 1
+        plugin_loop.after_metrics(self.config, list(state.records.values()), state.tolerances.gate,
+                                  _run_timestamp(state), state.gate_enabled, session)
         return result
 
     @pytest.hookimpl(tryfirst=True)
@@ -279,7 +291,7 @@ class RunRecorder:
             return  # a partial run must not be appended to the record; the previous file stays as it was
         if state.metrics is None:
             state.metrics = compute_metrics(list(state.records.values()), state.tolerances.gate)
-        timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        timestamp = _run_timestamp(state)
         try:
             if state.csv_path is not None:
                 append_records(state.csv_path, list(state.records.values()), timestamp)
@@ -287,7 +299,7 @@ class RunRecorder:
                 write_json_report(state.json_path, state.records, state.metrics, gate_enabled=state.gate_enabled,
                                   gate_line=state.gate_line,
                                   meta={"generated": timestamp, "calculator": state.calculator_name,
-                                        "tolerances": state.tolerances_path})
+                                        "tolerances": state.tolerances_path, **plugin_loop.json_meta(self.config)})
         except (ConfigError, OSError) as e:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
@@ -305,6 +317,7 @@ class RunRecorder:
                 terminalreporter.write_line("FAIL " + line, red=True, bold=True)
             else:
                 terminalreporter.write_line(line)
+        plugin_loop.terminal_summary(self.config, terminalreporter, state.gate_enabled)
         if state.csv_path is not None:
             terminalreporter.write_line(f"CSV record: {state.csv_path}")
         if state.json_path is not None:

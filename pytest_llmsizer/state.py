@@ -30,6 +30,7 @@ class PluginState:
     metrics: Metrics | None = None
     gate_line: str | None = None
     gate_evaluated: bool = False
+    run_timestamp: str | None = None
 
 
 STATE_KEY = pytest.StashKey[PluginState]()
