@@ -84,7 +84,11 @@ def test_batch_writes_reports_and_summary(tmp_path: Path):
     assert "✗" in summary and "ERROR: " in summary and "Errors: 1" in summary and "Excellent:" in summary
     assert "Success rate" in summary
     assert "[3/3]" in proc.stderr
-    assert len(list(csv.DictReader((tmp_path / "b.csv").open()))) == 2
+    # one row per profile, the broken one included, as the plugin writes them (issue 9: it used to skip it)
+    rows = list(csv.DictReader((tmp_path / "b.csv").open()))
+    assert len(rows) == 3
+    broken = next(r for r in rows if r["profile_file"].endswith("broken.json"))
+    assert broken["accuracy_verdict"] == "failed" and broken["integrity_verdict"] == "failed"
 
 
 def test_check_lists_every_problem(tmp_path: Path):

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmsizer.errors import ConfigError
-from pytest_llmsizer.report.records import row_of
 from pytest_llmsizer.units import GB
+from pytest_llmsizer.validation.record import row_of
 
 GUIDE_COLUMNS: tuple[str, ...] = (
     "profile_file", "model_id", "model_params_b", "gpu_type", "gpu_count", "batch_size", "seq_length", "dtype",

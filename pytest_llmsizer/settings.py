@@ -1,0 +1,168 @@
+"""The plugin's options and ini keys, and their resolution into one frozen ``Settings`` (command line > ini >
+default), in one place.
+
+Cheap on purpose: pytest imports the plugin in every run of an environment it is installed in, so this module (and
+``plugin.py``) imports nothing heavier than pytest's own API. Nothing is loaded here: the tolerances file and the
+calculator are loaded by the plugin, and only when the run has something to do with profiles (``Settings.active``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pytest_llmsizer.errors import CalculatorError
+
+DEFAULT_CALCULATOR_TIMEOUT_S = 60.0
+DEFAULT_PROFILE_DIR = "profiles"
+
+
+def add_options(parser: Any) -> None:
+    """Register the ``--llmsizer-*`` options and the ``llmsizer_*`` ini keys (``parser`` is a ``pytest.Parser``)."""
+    group = parser.getgroup("llmsizer", "LLM GPU-memory profiles (pytest-llmsizer)")
+    group.addoption("--llmsizer-tolerances", metavar="PATH", default=None,
+                    help="tolerances YAML (default: ini llmsizer_tolerances, else tolerances.yaml in the root "
+                         "directory if present, else built-in defaults)")
+    group.addoption("--llmsizer-calculator", metavar="SPEC", default=None,
+                    help="calculator to validate: 'builtin' (default), a name registered in the entry-point "
+                         "group pytest_llmsizer.calculators, or 'module:attribute'")
+    group.addoption("--llmsizer-calculator-cmd", metavar="COMMAND", default=None,
+                    help="external calculator program, run once per profile (JSON request on stdin, JSON answer "
+                         "on stdout: protocol llmsizer-calculator/1); ini llmsizer_calculator_cmd")
+    group.addoption("--llmsizer-calculator-timeout", metavar="SECONDS", default=None,
+                    help="seconds an external calculator may take per profile (default: ini "
+                         "llmsizer_calculator_timeout, else 60)")
+    group.addoption("--llmsizer-profiles", metavar="PATH", action="append", default=[],
+                    help="directory (or file) of profiles to claim, in addition to ini llmsizer_profile_paths")
+    group.addoption("--llmsizer-csv", metavar="PATH", default=None,
+                    help="append one CSV row per profile (the guide's columns first); ini llmsizer_csv")
+    group.addoption("--llmsizer-json", metavar="PATH", default=None,
+                    help="write every outcome and the aggregate metrics as JSON; ini llmsizer_json")
+    group.addoption("--llmsizer-no-gate", action="store_true", default=False,
+                    help="do not fail the run when aggregate accuracy misses the gate in tolerances.yaml")
+    parser.addini("llmsizer_tolerances", "tolerances YAML file", type="string", default="")
+    parser.addini("llmsizer_calculator", "calculator spec: builtin, a registered name, or module:attribute",
+                  type="string", default="builtin")
+    parser.addini("llmsizer_calculator_cmd", "external calculator command (protocol llmsizer-calculator/1)",
+                  type="string", default="")
+    parser.addini("llmsizer_calculator_timeout", "seconds an external calculator may take per profile",
+                  type="float", default=DEFAULT_CALCULATOR_TIMEOUT_S)
+    parser.addini("llmsizer_profile_paths", "directories holding profile JSON files", type="paths", default=[])
+    parser.addini("llmsizer_profile_glob", "file-name glob of profile files", type="string", default="*.json")
+    parser.addini("llmsizer_csv", "CSV record path", type="string", default="")
+    parser.addini("llmsizer_json", "JSON report path", type="string", default="")
+    parser.addini("llmsizer_gate", "evaluate the accuracy gate", type="bool", default=True)
+
+
+class _Config(Protocol):
+    """The part of ``pytest.Config`` the resolution reads."""
+
+    args: list[str]
+    rootpath: Path
+    inipath: Path | None
+    invocation_params: Any
+
+    def getoption(self, name: str) -> Any: ...
+
+    def getini(self, name: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the run's options and ini keys say, resolved once. Frozen: results of the run live elsewhere."""
+
+    active: bool
+    """Whether this run has anything to do with profiles. False in an unrelated project's run (no llmsizer option,
+    no llmsizer ini key, no ``profiles/`` directory, no JSON file named): the plugin then loads nothing."""
+    tolerances_path: Path | None = None
+    calculator_spec: str = "builtin"
+    calculator_cmd: str | None = None
+    calculator_timeout_s: float = DEFAULT_CALCULATOR_TIMEOUT_S
+    profile_paths: tuple[Path, ...] = ()
+    explicit_files: frozenset[Path] = field(default_factory=frozenset)
+    profile_glob: str = "*.json"
+    csv_path: Path | None = None
+    json_path: Path | None = None
+    gate: bool = True
+    """Neither ``--llmsizer-no-gate`` nor ini ``llmsizer_gate = false`` (tolerances.yaml may still turn it off)."""
+
+    @property
+    def calculator_name(self) -> str:
+        return self.calculator_cmd or self.calculator_spec
+
+
+def _ini_path(config: _Config, name: str) -> Path | None:
+    value = config.getini(name)
+    if not value:
+        return None
+    base = config.inipath.parent if config.inipath else config.rootpath
+    return base / value
+
+
+def _timeout(option: str | None, ini: Any) -> float:
+    if option is None or option == "":
+        return float(ini) if ini not in (None, "") else DEFAULT_CALCULATOR_TIMEOUT_S
+    try:
+        return float(option)
+    except ValueError:
+        raise CalculatorError(f"calculator timeout {option!r} is not a number of seconds") from None
+
+
+def _explicit_json_files(config: _Config) -> frozenset[Path]:
+    found = set()
+    for arg in config.args:
+        candidate = Path(arg.split("::")[0])
+        if not candidate.is_absolute():
+            candidate = Path(config.invocation_params.dir) / candidate
+        if candidate.suffix == ".json":
+            found.add(candidate.resolve())
+    return frozenset(found)
+
+
+def resolve_settings(config: _Config) -> Settings:
+    """Command line over ini over defaults. Raises ``CalculatorError`` for contradictory calculator choices."""
+    spec_option = config.getoption("llmsizer_calculator")
+    cmd_option = config.getoption("llmsizer_calculator_cmd")
+    if spec_option and cmd_option:
+        raise CalculatorError("give either --llmsizer-calculator or --llmsizer-calculator-cmd, not both")
+    spec = (spec_option or config.getini("llmsizer_calculator") or "builtin").strip() or "builtin"
+    command = cmd_option or (None if spec_option else (config.getini("llmsizer_calculator_cmd") or "").strip())
+    if command and not cmd_option and spec != "builtin":
+        raise CalculatorError("ini sets both llmsizer_calculator and llmsizer_calculator_cmd; keep one")
+
+    tolerances_option = config.getoption("llmsizer_tolerances")
+    tolerances_ini = _ini_path(config, "llmsizer_tolerances")
+    default_tolerances = config.rootpath / "tolerances.yaml"
+    csv_option, json_option = config.getoption("llmsizer_csv"), config.getoption("llmsizer_json")
+    ini_paths = [Path(p) for p in config.getini("llmsizer_profile_paths")]
+    option_paths = [Path(p).resolve() for p in config.getoption("llmsizer_profiles")]
+    default_dir = config.rootpath / DEFAULT_PROFILE_DIR
+    explicit = _explicit_json_files(config)
+    csv_path = Path(csv_option) if csv_option else _ini_path(config, "llmsizer_csv")
+    json_path = Path(json_option) if json_option else _ini_path(config, "llmsizer_json")
+    active = bool(
+        spec_option or cmd_option or command or spec != "builtin" or tolerances_option or tolerances_ini
+        or csv_path or json_path or ini_paths or option_paths or explicit or default_dir.is_dir()
+    )
+    if not active:
+        return Settings(active=False)
+    if tolerances_option:
+        tolerances_path: Path | None = Path(tolerances_option)
+    else:
+        tolerances_path = tolerances_ini or (default_tolerances if default_tolerances.is_file() else None)
+    paths = (ini_paths or [default_dir]) + option_paths
+    return Settings(
+        active=True,
+        tolerances_path=tolerances_path,
+        calculator_spec=spec,
+        calculator_cmd=command or None,
+        calculator_timeout_s=_timeout(config.getoption("llmsizer_calculator_timeout"),
+                                      config.getini("llmsizer_calculator_timeout")),
+        profile_paths=tuple(p.resolve() for p in paths),
+        explicit_files=explicit,
+        profile_glob=config.getini("llmsizer_profile_glob") or "*.json",
+        csv_path=csv_path,
+        json_path=json_path,
+        gate=bool(config.getini("llmsizer_gate")) and not config.getoption("llmsizer_no_gate"),
+    )
