@@ -327,9 +327,13 @@ def _impossible_values(profile: Profile, threshold: float, _params: int | None) 
     comps, dev, n = profile.measurements.components, profile.measurements.device, profile.hardware.gpu_count
     weights, total, kv = comps.weights, comps.total, comps.kv_cache
     peak = dev.peak_bytes if dev is not None else None
-    if kv is None and (weights is None or (peak is None and total is None)):
+    # values no measurement can hold (the loader rejects them in files; a profile built in code meets them here)
+    problems: list[_Problem] = [
+        (f"impossible_values: {path}: {message}", {"path": path, "threshold": threshold})
+        for path, message in profile.physical_problems()
+    ]
+    if not problems and kv is None and (weights is None or (peak is None and total is None)):
         return "needs weights with a device peak or a total component, or a kv_cache component"
-    problems: list[_Problem] = []
     if weights is not None:
         w = _per_rank(weights, n)
         for label, ref, tag in (
