@@ -34,6 +34,8 @@ def summary_lines(records: Sequence[ProfileRecord], metrics: Metrics, gate_line:
         f"{len(records)} profiles; accuracy: {_counts(accuracy, VERDICTS)}; integrity: {integrity_text}",
         "",
     ]
+    if not metrics.n_in_gate:  # nothing to measure: one line says why, no table of empty metrics
+        return [lines[0], gate_note or gate_line or "no profile in the gate"]
     width = max(len(r.name) for r in metrics.rows) if metrics.rows else 10
     lines.append(f"{'metric':<{width}}  {'target':<8}  current")
     for row in metrics.rows:

@@ -70,6 +70,8 @@ class Metrics:
     n_in_gate: int
     n_known_failures: int = 0
     """Profiles left out as known failures (xfailed)."""
+    n_accuracy_ran: int = 0
+    """Profiles whose accuracy check ran (a verdict)."""
     rows: list[MetricRow] = field(default_factory=list)
     band_counts: dict[str, int] = field(default_factory=dict)
     worst: list[dict[str, Any]] = field(default_factory=list)
@@ -86,6 +88,7 @@ class Metrics:
             "n_records": self.n_records,
             "n_in_gate": self.n_in_gate,
             "n_known_failures": self.n_known_failures,
+            "n_accuracy_ran": self.n_accuracy_ran,
             "metrics": [r.__dict__ for r in self.rows],
             "band_counts": self.band_counts,
             "worst": self.worst,
@@ -102,7 +105,8 @@ def compute_metrics(entries: Iterable[Scored | ProfileRecord | Mapping[str, Any]
     all_entries = [e if isinstance(e, Scored) else scored(e) for e in entries]
     counted = [e for e in all_entries if e.in_gate]
     metrics = Metrics(n_records=len(all_entries), n_in_gate=len(counted),
-                      n_known_failures=sum(e.verdict == "xfailed" for e in all_entries))
+                      n_known_failures=sum(e.verdict == "xfailed" for e in all_entries),
+                      n_accuracy_ran=sum(e.verdict is not None for e in all_entries))
     bands = [e.band for e in counted if e.band is not None]
     metrics.band_counts = {name: bands.count(name) for name in ORDER}
 
@@ -158,7 +162,11 @@ def gate_skipped_line(metrics: Metrics) -> str | None:
     none."""
     if metrics.n_in_gate:
         return None
-    ran = metrics.n_records
-    known = f", {metrics.n_known_failures} of them known failures" if metrics.n_known_failures else ""
-    return (f"llmsizer gate: not evaluated: no compared accuracy item outside the known failures ran "
-            f"({ran} profile record(s){known})")
+    if metrics.n_accuracy_ran == 0:
+        why = "no accuracy item ran"
+    elif metrics.n_known_failures == metrics.n_accuracy_ran:
+        why = f"the {metrics.n_known_failures} accuracy item(s) that ran are all known failures"
+    else:
+        why = (f"none of the {metrics.n_accuracy_ran} accuracy item(s) that ran compared anything outside the "
+               "known failures")
+    return f"llmsizer gate: not evaluated: {why} ({metrics.n_records} profile(s) selected)"
