@@ -77,3 +77,17 @@ def test_an_unrelated_suite_loads_nothing(pytester: pytest.Pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=1)
     assert "llmsizer" not in result.stdout.str()
+
+
+def test_importing_the_plugin_loads_no_heavy_module():
+    """pytest imports the plugin in every run of the environment: pydantic, YAML, matplotlib, jsonschema, the
+    catalog and the calculator must wait until a run has profiles to deal with."""
+    import subprocess
+    import sys
+
+    heavy = ("pydantic", "yaml", "matplotlib", "jsonschema", "pytest_llmsizer.catalog", "pytest_llmsizer.calculator",
+             "pytest_llmsizer.profile.model")
+    code = ("import sys, pytest_llmsizer.plugin, pytest_llmsizer; pytest_llmsizer.DataQualityWarning; "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
