@@ -5,8 +5,9 @@ Run: ``python benchmarks/fit.py [--data DIR] [--split fit|all]``
 What is fitted (everything else in the calculator is physics or a vLLM default):
 
 * c_v, the sampler warm-up bytes per (dummy sequence x vocab entry), per vLLM version bucket, from single-GPU CUDA
-  records: overhead = c_v x N x V + NT, where overhead = utilization x total - logged weights - logged KV pool (the
-  engine's own identity, memory-physics.md 2.1), N = max_num_seqs of the profile run and V = vocab size. The
+  records: overhead = c_v x N x V + NT, where overhead = utilization x total - logged weights - logged KV pool (-
+  the logged CUDA-graph pool from v0.21): the engine's own identity, memory-physics.md 2.1, computed by
+  ``calculator.engines.vllm_kv_pool_bytes``, N = max_num_seqs of the profile run and V = vocab size. The
   single-GPU non-torch NT is held at its measured prior (0.15 GiB: llm-d H100 TP1 0.13, physics 3.4) because the
   models in the data span too few vocabulary sizes to fit slope and intercept together (the free least-squares
   line is printed as a check); c_v is the median of (overhead - NT) / (N x V), floored at 0.
@@ -32,6 +33,7 @@ from vllm_records import DEFAULT_DATA, request_for, split_of, vme_cases
 
 from pytest_llmsizer.calculator import estimate
 from pytest_llmsizer.calculator.coefficients import VERSION_BUCKETS
+from pytest_llmsizer.calculator.engines import cuda_graphs_in_budget, vllm_kv_pool_bytes
 from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.units import GiB
@@ -71,7 +73,13 @@ def main(argv: list[str] | None = None) -> int:
             continue
         terms = estimate(request).details["activation_terms"]
         util = case.settings["gpu_memory_utilization"]
-        overhead = util * request.gpu_memory_bytes / GiB - case.measured["weights"] - case.measured["kv_cache"]
+        # the engine's budget identity, from the calculator's one home: what utilization x total leaves besides the
+        # logged weights, KV pool and (from v0.21, not eager) the logged CUDA-graph pool is activations + non-torch
+        charged = cuda_graphs_in_budget(version, case.settings.get("enforce_eager"))
+        graphs_bytes = round(case.measured.get("cuda_graphs", 0.0) * GiB) if charged else 0
+        left = vllm_kv_pool_bytes(request.gpu_memory_bytes, util, weights=round(case.measured["weights"] * GiB),
+                                  activations=0, non_torch=0, cuda_graphs=graphs_bytes)
+        overhead = (left - round(case.measured["kv_cache"] * GiB)) / GiB
         nv = terms["profile_seqs"] * request.arch.vocab_size / 1e6
         key = (version_bucket(version), request.platform, request.tensor_parallel_size * request.pipeline_parallel_size)
         points[key].append((nv, overhead, case.model))
