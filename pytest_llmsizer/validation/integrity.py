@@ -141,7 +141,7 @@ def bytes_per_parameter(quantization: Quantization | None, dtype: str | None) ->
     """
     if quantization is None:
         try:
-            return dtype_bytes(dtype)
+            return float(dtype_bytes(dtype))
         except EstimateError:
             return 2.0
     spec = quant_spec(quantization)
@@ -149,7 +149,7 @@ def bytes_per_parameter(quantization: Quantization | None, dtype: str | None) ->
         return None
     if spec.bits >= 16:
         return spec.bits / 8
-    return quantized_bytes_per_param(spec, _NOMINAL_HIDDEN)
+    return float(quantized_bytes_per_param(spec, _NOMINAL_HIDDEN))
 
 
 # -- the checks ---------------------------------------------------------------------------------------------------
