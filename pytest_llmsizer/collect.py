@@ -47,6 +47,7 @@ class ProfileFile(pytest.File):
     load_error: str | None = None
     relpath: str = ""
     _record: ProfileRecord | None = None
+    _integrity_record: ProfileRecord | None = None
 
     def collect(self) -> Iterator[pytest.Item]:
         from pytest_llmsizer.errors import ProfileError
@@ -74,16 +75,25 @@ class ProfileFile(pytest.File):
                 item.add_marker(pytest.mark.xfail(reason=f"known failure: {known.reason}", strict=known.strict))
             yield item
 
-    def record(self) -> ProfileRecord:
-        """The file's validation record: the pipeline runs once per process, for whichever item runs first."""
-        if self._record is None:
-            from pytest_llmsizer.validation.pipeline import validate
+    def record(self, *, accuracy: bool = True) -> ProfileRecord:
+        """The file's validation record: the whole pipeline runs once per process, for the accuracy item; an
+        integrity item whose accuracy item has not run here (xdist may send it to another worker, or it may have
+        crashed its worker) gets the integrity part alone, without calling the calculator."""
+        if self._record is not None:
+            return self._record
+        if not accuracy and self._integrity_record is not None:
+            return self._integrity_record
+        from pytest_llmsizer.validation.pipeline import validate
 
-            state: PluginState = self.config.stash[STATE_KEY]
-            self._record = validate(self.profile, self.relpath, calculator=state.calculator,
-                                    calculator_name=state.calculator_name, tolerances=state.tolerances,
-                                    load_error=self.load_error)
-        return self._record
+        state: PluginState = self.config.stash[STATE_KEY]
+        record = validate(self.profile, self.relpath, calculator=state.calculator,
+                          calculator_name=state.calculator_name, tolerances=state.tolerances,
+                          load_error=self.load_error, accuracy=accuracy)
+        if accuracy:
+            self._record = record
+        else:
+            self._integrity_record = record
+        return record
 
 
 class ProfileItem(pytest.Item):
@@ -97,7 +107,7 @@ class ProfileItem(pytest.Item):
         return self.parent.relpath
 
     def _record(self) -> ProfileRecord:
-        record = self.parent.record().copy()
+        record = self.parent.record(accuracy=isinstance(self, AccuracyItem)).copy()
         record["node_id"] = self.nodeid.rsplit("::", 1)[0] + "::accuracy"
         self.record = record
         return record

@@ -23,7 +23,7 @@ from collections.abc import Generator
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,6 +31,9 @@ from pytest_llmsizer.collect import AccuracyItem, ProfileFile, ProfileItem
 from pytest_llmsizer.errors import CalculatorError, ConfigError
 from pytest_llmsizer.settings import Settings, add_options, resolve_settings
 from pytest_llmsizer.state import RESULTS_KEY, STATE_KEY, PluginState, RunResults
+
+if TYPE_CHECKING:
+    from pytest_llmsizer.calculator.result import Calculator
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,6 +51,7 @@ def _load(settings: Settings, config: pytest.Config) -> PluginState:
     from pytest_llmsizer.validation.tolerances import load_tolerances
 
     tolerances = load_tolerances(settings.tolerances_path)
+    calculator: Calculator
     if settings.calculator_cmd:
         from pytest_llmsizer.pluggable.command import command_calculator
 
@@ -165,7 +169,7 @@ class GcFreezer:
         result = yield
         results = self.config.stash.get(RESULTS_KEY, None)
         xdist_controller = results is not None and getattr(self.config.option, "dist", "no") != "no"
-        if xdist_controller and results.records and self.profile_reports_only \
+        if xdist_controller and results is not None and results.records and self.profile_reports_only \
                 and not self.config.option.collectonly:
             # an xdist controller runs no test code: freeze the reports it gathered before the summary and the sweep
             self._freeze()

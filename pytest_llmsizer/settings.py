@@ -58,10 +58,17 @@ def add_options(parser: Any) -> None:
 class _Config(Protocol):
     """The part of ``pytest.Config`` the resolution reads."""
 
-    args: list[str]
-    rootpath: Path
-    inipath: Path | None
-    invocation_params: Any
+    @property
+    def args(self) -> list[str]: ...
+
+    @property
+    def rootpath(self) -> Path: ...
+
+    @property
+    def inipath(self) -> Path | None: ...
+
+    @property
+    def invocation_params(self) -> Any: ...
 
     def getoption(self, name: str) -> Any: ...
 

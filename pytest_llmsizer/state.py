@@ -64,7 +64,7 @@ class RunResults:
             if "accuracy" not in ran or "integrity" not in ran:
                 record = record.copy()
                 if "accuracy" not in ran:
-                    record["accuracy_verdict"] = None
+                    record["accuracy_verdict"] = record["node_id"] = None
                 if "integrity" not in ran:
                     record["integrity_verdict"] = None
             out.append(record)

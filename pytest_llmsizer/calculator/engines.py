@@ -114,7 +114,7 @@ def kv_tokens_from_blocks(num_gpu_blocks: int, block_size: int | None) -> int:
     return num_gpu_blocks * (block_size or k.DEFAULT_BLOCK_SIZE)
 
 
-def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], list[range], dict[str, float]]:
+def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], list[range], dict[str, int]]:
     arch = req.arch
     sh = Sharding(
         tp=req.tensor_parallel_size, pp=req.pipeline_parallel_size, dp=req.data_parallel_size,

@@ -79,10 +79,10 @@ def load_calculator(spec: str | None) -> Calculator:
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise CalculatorError(f"calculator {spec!r}: cannot import {module_name!r}: {e}") from None
-    obj: Any = module
+    target: Any = module
     for part in attr.split("."):
-        if not hasattr(obj, part):
+        if not hasattr(target, part):
             raise CalculatorError(f"calculator {spec!r}: {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    return _checked_callable(spec, obj)
+        target = getattr(target, part)
+    return _checked_callable(spec, target)
 

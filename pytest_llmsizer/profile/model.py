@@ -22,8 +22,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-FORMAT_NAME = "llmsizer-profile"
-FORMAT_VERSION = 1
+FORMAT_NAME: Literal["llmsizer-profile"] = "llmsizer-profile"
+FORMAT_VERSION: Literal[1] = 1
 
 NonNegativeBytes = Annotated[int, Field(ge=0, le=2**50, description="bytes (integer)")]
 SignedBytes = Annotated[int, Field(ge=-(2**50), le=2**50, description="bytes (integer); may be negative")]
@@ -105,7 +105,8 @@ def _json_type(value: Any) -> str:
         return "a boolean"
     if isinstance(value, (int, float)):
         return "a number"
-    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "a string", list: "an array", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
 
 
 @cache

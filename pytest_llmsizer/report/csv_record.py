@@ -11,7 +11,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ def _num(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def overhead_component(record: dict[str, Any]) -> str | None:
+def overhead_component(record: Mapping[str, Any]) -> str | None:
     """The guide's single "overhead": the profile's framework_overhead if it has one, else non-torch memory."""
     for name in ("framework_overhead", "non_torch"):
         if row_of(record, name) is not None:
@@ -61,7 +61,7 @@ def overhead_component(record: dict[str, Any]) -> str | None:
     return None
 
 
-def csv_row(record: dict[str, Any], timestamp: str) -> dict[str, str]:
+def csv_row(record: Mapping[str, Any], timestamp: str) -> dict[str, str]:
     def mem(quantity: str | None) -> tuple[str, str, str]:
         row = row_of(record, quantity) if quantity else None
         if row is None:
@@ -184,7 +184,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def append_records(path: Path, records: list[dict[str, Any]], timestamp: str) -> int:
+def append_records(path: Path, records: Sequence[Mapping[str, Any]], timestamp: str) -> int:
     """Append one row per record (sorted by profile file) to ``path`` atomically; returns rows written."""
     check_appendable(path)
     old = path.read_text(encoding="utf-8") if path.exists() else ""

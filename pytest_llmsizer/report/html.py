@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pytest_llmsizer.units import GiB
@@ -80,7 +80,7 @@ def _list_html(title: str, items: Iterable[Any]) -> str:
 TABLE_HEADER = ("component", "profiled", "calculated", "difference", "percent", "band", "tolerance", "status")
 
 
-def component_table_html(record: dict[str, Any]) -> str:
+def component_table_html(record: Mapping[str, Any]) -> str:
     """The record's comparison rows as an HTML table (memory in GiB = 2^30 bytes, KV capacity in tokens,
     concurrency in x; difference = profiled - calculated; percent of profiled), then its recommendations and
     assumptions as lists. Every record string is escaped."""
@@ -116,13 +116,13 @@ def component_table_html(record: dict[str, Any]) -> str:
             body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         parts.append(f'<table class="llmsizer-components"><thead><tr>{head}</tr></thead>'
                      f"<tbody>{''.join(body)}</tbody></table>")
-    parts.append(_list_html("Recommendations", record.get("recommendations")))
-    parts.append(_list_html("Assumptions", record.get("assumptions")))
+    parts.append(_list_html("Recommendations", record.get("recommendations") or []))
+    parts.append(_list_html("Assumptions", record.get("assumptions") or []))
     parts.append("</div>")
     return "".join(parts)
 
 
-def item_extras(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+def item_extras(record: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """pytest-html extras for one item: the component table (small, no plots). Empty without a record."""
     if not record:
         return []

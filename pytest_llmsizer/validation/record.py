@@ -9,6 +9,7 @@ project types it touches).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any, Literal, TypedDict
 
@@ -50,7 +51,8 @@ class ProfileRecord(TypedDict):
 
     # -- facts of the profile (None when it could not be loaded)
     profile_file: str
-    node_id: str
+    node_id: str | None
+    """The accuracy item's pytest node id (``<profile_file>::accuracy``), None when it did not run."""
     model_id: str | None
     model_params: int | None
     """The profile's parameter count, else the catalog's, else the calculator's (``inputs.num_parameters``)."""
@@ -161,7 +163,7 @@ def set_profile_facts(record: ProfileRecord, profile: Profile) -> None:
     })
 
 
-def row_of(record: dict[str, Any] | ProfileRecord, quantity: str) -> RowRecord | None:
+def row_of(record: Mapping[str, Any], quantity: str) -> RowRecord | None:
     return next((r for r in record.get("rows") or [] if r["quantity"] == quantity), None)
 
 
