@@ -117,7 +117,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if isinstance(item, AccuracyItem) and item.config.getoption("htmlpath", None):
             from pytest_llmsizer.report.html import item_extras
 
-            report.extras = [*getattr(report, "extras", []), *item_extras(item.record)]
+            # the failure log of a failed (or xfailed) item prints the component table: show it once
+            report.extras = [*getattr(report, "extras", []), *item_extras(item.record, table=report.passed)]
     return report
 
 

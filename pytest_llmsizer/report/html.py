@@ -80,10 +80,11 @@ def _list_html(title: str, items: Iterable[Any]) -> str:
 TABLE_HEADER = ("component", "profiled", "calculated", "difference", "percent", "band", "tolerance", "status")
 
 
-def component_table_html(record: Mapping[str, Any]) -> str:
+def component_table_html(record: Mapping[str, Any], *, table: bool = True) -> str:
     """The record's comparison rows as an HTML table (memory in GiB = 2^30 bytes, KV capacity in tokens,
     concurrency in x; difference = profiled - calculated; percent of profiled), then its recommendations and
-    assumptions as lists. Every record string is escaped."""
+    assumptions as lists. Every record string is escaped. ``table=False`` leaves out the table and the lists (a
+    failed item's log already shows them) and keeps the title, the known-failure reason and the error."""
     parts = ['<div class="llmsizer">']
     title = " ".join(_e(record[k]) for k in ("profile_file", "model_id") if record.get(k))
     if record.get("calculator"):
@@ -95,6 +96,9 @@ def component_table_html(record: Mapping[str, Any]) -> str:
     if record.get("error"):
         parts.append(f'<p class="llmsizer-error">error: {_e(record["error"])}</p>')
     rows = record.get("rows") or []
+    if not table:
+        parts.append("</div>")
+        return "".join(parts)
     if rows:
         head = "".join(f"<th>{h}</th>" for h in TABLE_HEADER)
         body = []
@@ -122,13 +126,14 @@ def component_table_html(record: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def item_extras(record: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """pytest-html extras for one item: the component table (small, no plots). Empty without a record."""
+def item_extras(record: Mapping[str, Any] | None, *, table: bool = True) -> list[dict[str, Any]]:
+    """pytest-html extras for one item: the component table (small, no plots), once: ``table=False`` for an item
+    whose failure log prints it already. Empty without a record."""
     if not record:
         return []
     from pytest_html import extras  # lazily: pytest-html is optional
 
-    return [extras.html(component_table_html(record))]
+    return [extras.html(component_table_html(record, table=table))]
 
 
 # --- results table columns ---------------------------------------------------------------------------------------
