@@ -151,6 +151,7 @@ def resolve_settings(config: _Config) -> Settings:
     active = bool(
         spec_option or cmd_option or command or spec != "builtin" or tolerances_option or tolerances_ini
         or csv_path or json_path or ini_paths or option_paths or explicit or default_dir.is_dir()
+        or config.getoption("llmsizer_no_gate") or config.getoption("llmsizer_calculator_timeout")
     )
     if not active:
         return Settings(active=False)
