@@ -31,10 +31,12 @@ from vllm_records import (
     REPO,
     issue_thread_cases,
     run_case,
-    split_of,
+    used_for_fitting,
     vme_cases,
 )
 
+from pytest_llmsizer.calculator.coefficients import VERSION_BUCKETS
+from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
 from pytest_llmsizer.errors import LlmsizerError
 
 COMPONENTS = ("weights", "kv_cache", "kv_cache_tokens", "max_concurrency", "activations", "non_torch", "cuda_graphs")
@@ -65,6 +67,44 @@ def summarise(rows: list[dict[str, Any]], title: str) -> list[str]:
     return lines
 
 
+MATRIX_COMPONENTS = ("weights", "kv_cache", "kv_cache_tokens", "cuda_graphs")
+
+
+def _stats(rows: list[dict[str, Any]], comp: str) -> tuple[int, float, float, float] | None:
+    pairs = [(r[f"{comp}_measured"], r[f"{comp}_calculated"]) for r in rows
+             if r.get(f"{comp}_measured") not in (None, "", 0) and r.get(f"{comp}_calculated") not in (None, "")]
+    if not pairs:
+        return None
+    pct = [abs(m - c) / abs(m) * 100 for m, c in pairs]
+    return len(pairs), statistics.median(pct), percentile(pct, 0.9), statistics.median(abs(m - c) for m, c in pairs)
+
+
+def matrix(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per group (overall, platform, vLLM version range, each on the fit split and the rest): median and
+    p90 |%| per component, and the median |GiB| of the CUDA-graph pool (whose logged values sit near zero)."""
+    head = f"{'group':<24}{'split':<9}{'n':>4}" + "".join(f"{c + ' med/p90 %':>26}" for c in MATRIX_COMPONENTS) + \
+        f"{'graphs |GiB|':>14}"
+    lines = [head]
+    groups: list[tuple[str, list[dict[str, Any]]]] = [("all", rows)]
+    groups += [(f"platform {p}", [r for r in rows if r["platform"] == p]) for p in ("cuda", "rocm")]
+    groups += [(f"vLLM {b}", [r for r in rows if r["version_range"] == b]) for b in [*VERSION_BUCKETS, "unknown"]]
+    groups += [(f"{p} vLLM {b}", [r for r in rows if r["platform"] == p and r["version_range"] == b])
+               for p in ("cuda", "rocm") for b in VERSION_BUCKETS]
+    for name, subset in groups:
+        for split in ("fit", "holdout"):
+            part = [r for r in subset if r["split"] == split]
+            if not part:
+                continue
+            cells = []
+            for comp in MATRIX_COMPONENTS:
+                st = _stats(part, comp)
+                cells.append(f"{'-':>26}" if st is None else f"{f'{st[1]:.2f} / {st[2]:.2f} (n={st[0]})':>26}")
+            graphs = _stats(part, "cuda_graphs")
+            lines.append(f"{name:<24}{split:<9}{len(part):>4}" + "".join(cells)
+                         + (f"{graphs[3]:>14.3f}" if graphs else f"{'-':>14}"))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -75,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     cases += thread_cases
     rows, skipped = [], Counter()
     for case in cases:
+        version = parse_vllm_version(case.settings.get("engine_version"))
         row: dict[str, Any] = {"source": case.source, "id": case.record_id, "model": case.model,
-                               "split": split_of(case.record_id), "skipped": "",
-                               "platform": "rocm" if "MI300" in str(case.settings.get("gpu")) else "cuda"}
+                               "split": "fit" if used_for_fitting(case) else "holdout", "skipped": "",
+                               "platform": "rocm" if "MI300" in str(case.settings.get("gpu")) else "cuda",
+                               "version_range": version_bucket(version) if version else "unknown"}
         try:
             calc = run_case(case)
         except LlmsizerError as e:
@@ -96,8 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     coverage = ", ".join(f"{s} {est_source[s]}/{n} ({100 * est_source[s] / n:.1f}%)" for s, n in by_source.items())
     print(f"records: {len(cases)} ({', '.join(f'{s} {n}' for s, n in by_source.items())}); estimated: {coverage}; "
           f"issue-threads records incomplete (not counted): {len(incomplete)}")
+    print()
+    print("accuracy matrix: median / p90 of |logged - calculated| / logged, %, per group and split "
+          "(fit = the records benchmarks/fit.py uses)")
+    print("\n".join(matrix(estimated)))
     for title, subset in (("all estimated records", estimated),
-                          ("holdout half (not used by benchmarks/fit.py)", [r for r in estimated
+                          ("holdout (every record benchmarks/fit.py does not use)", [r for r in estimated
                                                                             if r["split"] == "holdout"]),
                           ("vme-dev only", [r for r in estimated if r["source"] == "vme-dev"]),
                           ("vme-dev, NVIDIA GPUs (H200, B200)", [r for r in estimated if r["source"] == "vme-dev"
@@ -112,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         for (source, reason), n in skipped.most_common():
             print(f"  {n:>3}  {source}: {reason}")
     args.csv.parent.mkdir(parents=True, exist_ok=True)
-    fields = ["source", "id", "model", "split", "platform", "skipped"] + [f"{c}_{k}" for c in COMPONENTS
-                                                               for k in ("measured", "calculated")]
+    fields = ["source", "id", "model", "split", "platform", "version_range", "skipped"]
+    fields += [f"{c}_{k}" for c in COMPONENTS for k in ("measured", "calculated")]
     with args.csv.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()

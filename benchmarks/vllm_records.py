@@ -40,6 +40,13 @@ def split_of(record_id: str) -> str:
     return "fit" if int(hashlib.sha256(record_id.encode()).hexdigest(), 16) % 2 == 0 else "holdout"
 
 
+def used_for_fitting(case: Case) -> bool:
+    """Whether ``benchmarks/fit.py`` may fit on this record: vme-dev, "fit" split, a release build (a development
+    build is not a release's behaviour). Everything else is held out."""
+    version = str(case.settings.get("engine_version") or "")
+    return case.source == "vme-dev" and split_of(case.record_id) == "fit" and ".dev" not in version
+
+
 def _runtime_args(text: str | None) -> dict[str, str]:
     args = {}
     for part in (text or "").split(";"):

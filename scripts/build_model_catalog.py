@@ -61,6 +61,8 @@ class Supplement:
     keys: dict[str, Any]
     why: str
     quotes: tuple[Quote, ...] = field(default_factory=tuple)
+    vision_keys: dict[str, Any] = field(default_factory=dict)
+    """Keys merged into ``vision_config`` (a config that lists only non-default vision keys)."""
 
 
 _GEMMA3_27B_DEFAULTS = Quote(
@@ -183,6 +185,16 @@ SUPPLEMENTS: dict[str, Supplement] = {
                       "(not read from the config)."),),
     ),
     # --- architecture facts the notes state but the config format leaves implicit --------------------------
+    "Qwen/Qwen2.5-VL-7B-Instruct": Supplement(
+        keys={},
+        vision_keys={"depth": 32, "intermediate_size": 3420, "patch_size": 14, "spatial_merge_size": 2,
+                     "temporal_patch_size": 2, "out_hidden_size": 3584},
+        why="vision tower depth 32, MLP 3420, patch 14, merge 2, temporal patch 2, projector to 3584: the "
+        "Qwen2_5_VLVisionConfig defaults the source notes state (the config lists only non-default vision keys)",
+        quotes=(Quote("Qwen--Qwen2.5-VL-7B-Instruct.json",
+                      "are depth 32, intermediate_size 3420, num_heads 16, patch_size 14, spatial_merge_size 2, "
+                      "temporal_patch_size 2, window_size 112, out_hidden_size 3584"),),
+    ),
     "facebook/opt-125m": Supplement(
         keys={"tie_word_embeddings": True}, why="OPT ties input/output embeddings", quotes=(_OPT_TIED,)
     ),
@@ -297,6 +309,74 @@ ALIASES: dict[str, tuple[tuple[str, ...], Quote]] = {
 """Other repo ids that INDEX.md says share a file's architecture (resolved as that entry, with a note)."""
 
 
+_NO_CONFIG = "no config.json for it in the shared data ({}); pass the checkpoint's config.json instead"
+UNSUPPORTED_NAMES: dict[str, str] = {
+    "Qwen/Qwen3.8-27B": _NO_CONFIG.format("a third-party README is the only source, and it disputes the vocab"),
+    "Qwen/Qwen3.5-4B": _NO_CONFIG.format("only the 35B, 122B and 397B Qwen3.5 configs are there"),
+    "openbmb/MiniCPM5-1B": _NO_CONFIG.format("named by a deployment tutorial's log"),
+    "YuanLLM/Yuan2-2B-Mars-hf": _NO_CONFIG.format("named by a notebook's log"),
+    "deepseek-ai/DeepSeek-R1-0528-Qwen3-8B": _NO_CONFIG.format("a Qwen3-8B distill named by an Unsloth notebook"),
+    "Llama-3 70B": "an informal name from an issue thread, not a Hugging Face id (the record says Meta-Llama-3-70B: "
+                   "use meta-llama/Meta-Llama-3-70B)",
+}
+"""Names the shared logs use that have no config in the shared data, each with why: resolving them says so instead
+of "unknown model" (``tests/test_name_resolution.py`` walks every name)."""
+
+
+@dataclass(frozen=True)
+class PublishedCount:
+    """A model's published parameter total and the named physical reasons it differs from what vLLM serves.
+
+    ``count`` None: the total is the file's ``_num_parameters``; otherwise it is quoted from the notes (``quote``,
+    verified verbatim like the supplements). ``includes`` names ``calculator.params.REPORTED_COUNT_TERMS``;
+    ``rounding`` is the precision of a rounded figure ("3.8B" -> 50e6)."""
+
+    includes: tuple[str, ...] = ()
+    count: int | None = None
+    quote: Quote | None = None
+    rounding: int | None = None
+
+
+_MTP_OWN_EMBEDDINGS = ("mtp", "mtp_embeddings")
+"""DeepSeek-V3 layout: the checkpoint stores the MTP layer (model.layers.61) with its own embed_tokens and
+shared_head.head; the published totals count them (671B + 14B = 685B, DeepSeek's README)."""
+
+PUBLISHED_COUNTS: dict[str, PublishedCount] = {
+    "Qwen/Qwen3-0.6B": PublishedCount(("embeddings_counted_twice",)),
+    "deepseek-ai/DeepSeek-V3": PublishedCount(_MTP_OWN_EMBEDDINGS),
+    "deepseek-ai/DeepSeek-R1": PublishedCount(_MTP_OWN_EMBEDDINGS),
+    "deepseek-ai/DeepSeek-R1-0528": PublishedCount(_MTP_OWN_EMBEDDINGS),
+    "deepseek-ai/DeepSeek-V3.2": PublishedCount(_MTP_OWN_EMBEDDINGS),
+    "zai-org/GLM-4.5": PublishedCount(_MTP_OWN_EMBEDDINGS),
+    "zai-org/GLM-4.5-Air": PublishedCount(_MTP_OWN_EMBEDDINGS),
+    "openai/gpt-oss-120b": PublishedCount(("mxfp4_scales",)),
+    "openai/gpt-oss-20b": PublishedCount(("mxfp4_scales",)),
+    "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8": PublishedCount(
+        ("mtp",), count=123_611_033_088,
+        quote=Quote("nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8.json",
+                    "Parameter count of the BF16 sibling nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-BF16, quoted in a "
+                    "GitHub test (modelsheet_cli catalog tests): API total 123,611,033,088")),
+    "Qwen/Qwen3.6-27B": PublishedCount(
+        ("mtp",), count=27_781_427_952,
+        quote=Quote("Qwen--Qwen3.6-27B.json",
+                    "1,199 tensors, total 27,781,427,952 parameters (all bf16; includes the vision tower, the "
+                    "1-layer MTP head and the untied lm_head [248320, 5120])")),
+    "microsoft/Phi-4-mini-instruct": PublishedCount(
+        count=3_800_000_000, rounding=50_000_000,
+        quote=Quote("microsoft--Phi-4-mini-instruct.json",
+                    "AMD-melliott/llm-sizer lists vocab_size 200064 and 3.8B parameters for this model")),
+    "unsloth/Qwen2.5-7B-Instruct-bnb-4bit": PublishedCount(
+        count=7_610_000_000, rounding=5_000_000,
+        quote=Quote("unsloth--Qwen2.5-7B-Instruct-bnb-4bit.json", "7.61B parameters, 6.53B non-embedding")),
+    "meta-llama/Llama-4-Maverick-17B-128E-Instruct": PublishedCount(
+        count=400_000_000_000, rounding=5_000_000_000,
+        quote=Quote("meta-llama--Llama-4-Maverick-17B-128E-Instruct.json",
+                    "Total parameters: model card rounded figure ~400B total / 17B active")),
+}
+"""Published parameter totals per catalog id (``tests/test_model_catalog.py`` checks each within 0.5%, or within
+its rounding), with the named reasons a total includes more than vLLM serves."""
+
+
 # -----------------------------------------------------------------------------------------------------------
 
 
@@ -336,6 +416,7 @@ def verify_quotes(source: Path, configs: Mapping[str, Mapping[str, Any]]) -> lis
     index_text = (source / INDEX_FILE).read_text(encoding="utf-8") if (source / INDEX_FILE).is_file() else ""
     quotes = [(mid, q) for mid, s in SUPPLEMENTS.items() for q in s.quotes]
     quotes += [(mid, q) for mid, (_, q) in ALIASES.items()]
+    quotes += [(mid, p.quote) for mid, p in PUBLISHED_COUNTS.items() if p.quote is not None]
     problems = []
     for mid, quote in quotes:
         if quote.file == INDEX_FILE:
@@ -357,6 +438,14 @@ def apply_supplement(config: Mapping[str, Any], supplement: Supplement, model_id
             raise SystemExit(f"{model_id}: supplement key {key!r} is already in the source file; remove it "
                              "from SUPPLEMENTS (supplements only fill gaps)")
         target[key] = copy.deepcopy(value)
+    if supplement.vision_keys:
+        vision = merged.get("vision_config")
+        if not isinstance(vision, dict):
+            raise SystemExit(f"{model_id}: supplement has vision_keys but the file has no vision_config")
+        for key, value in supplement.vision_keys.items():
+            if vision.get(key) is not None:
+                raise SystemExit(f"{model_id}: supplement vision key {key!r} is already in the source file")
+            vision[key] = copy.deepcopy(value)
     return merged
 
 
@@ -375,7 +464,7 @@ def build(source: Path, source_label: str) -> dict[str, Any]:
     files = sorted(source.glob("*.json"))
     configs = {f.name: _read_json(f) for f in files}
     ids = {model_id_from_file(f): f for f in files}
-    stale = sorted(set(SUPPLEMENTS) - set(ids)) + sorted(set(ALIASES) - set(ids))
+    stale = sorted((set(SUPPLEMENTS) | set(ALIASES) | set(PUBLISHED_COUNTS)) - set(ids))
     problems = [f"{mid}: in SUPPLEMENTS/ALIASES but no such file in {source}" for mid in stale]
     problems += verify_quotes(source, configs)
     if problems:
@@ -406,7 +495,27 @@ def build(source: Path, source_label: str) -> dict[str, Any]:
         except CatalogError as e:
             unsupported.append({"id": model_id, "reason": _unsupported_reason(e, model_id, config)})
             continue
+        published = PUBLISHED_COUNTS.get(model_id)
+        if published is not None:
+            update: dict[str, Any] = {"reported_count_includes": published.includes}
+            if published.count is not None:
+                assert published.quote is not None
+                update |= {"num_parameters_reported": published.count,
+                           "num_parameters_reported_rounding": published.rounding,
+                           "num_parameters_reported_source": f"{published.quote.file} _notes: "
+                           f"{published.quote.text}"}
+            elif arch.num_parameters_reported:
+                update["num_parameters_reported_source"] = f"{path.name} _num_parameters"
+            arch = arch.model_copy(update=update)
+        elif arch.num_parameters_reported:
+            arch = arch.model_copy(update={"num_parameters_reported_source": f"{path.name} _num_parameters"})
         models.append(arch.model_dump(mode="json", exclude_defaults=True))
+    known = {m["id"].lower() for m in models} | {u["id"].lower() for u in unsupported}
+    for name, reason in sorted(UNSUPPORTED_NAMES.items()):
+        if name.lower() in known:
+            raise SystemExit(f"{name}: in UNSUPPORTED_NAMES but the shared data has a config for it; remove it")
+        unsupported.append({"id": name, "reason": reason})
+    unsupported.sort(key=lambda entry: entry["id"])
     return {
         "format": FORMAT,
         "generated_from": f"{source_label}/*.json ({len(files)} files) by scripts/build_model_catalog.py "

@@ -235,3 +235,16 @@ def test_gemma4_global_layers_keep_their_own_kv_size():
     groups = cap.num_groups
     assert groups == 6  # 25 sliding layers in groups of 5, plus the 5 global layers
     assert cap.max_concurrency == pytest.approx(cap.num_blocks / (1024 + 5 * 577))
+
+
+def test_nemotron_3_super_fp8_tp2_weighs_a_120b_fp8_model_not_three():
+    """LatentMoE read (moe_latent_size): 120.7e9 parameters, FP8 except embeddings/lm_head/norms/routers, split over
+    two GPUs is about 57 GiB each (the latent projections are replicated); ignoring the latent width gave 214 GiB."""
+    from pytest_llmsizer.calculator.resolve import request_from_options
+
+    request = request_from_options("nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8", gpu="H200",
+                                   tensor_parallel_size=2, quantization="modelopt")
+    result = estimate(request)
+    assert 55 < result.per_gpu_bytes["weights"] / GiB < 59
+    assert result.fits and result.kv_cache_tokens > 1_000_000
+    assert not [a for a in result.assumptions if "not understood" in a]

@@ -132,15 +132,30 @@ CUDA value is the 0.15 GiB prior of memory-physics.md 3.4 (llm-d H100 TP1 0.13).
 interpolated on log2(GPUs); a platform or size missing from a bucket falls back to the nearest older bucket (an
 assumption the estimate reports)."""
 
-CUDA_GRAPH_GIB: dict[str, dict[str, float]] = {
-    "<0.17": {"cuda": -0.06, "rocm": 4.92},
-    "0.17-0.19": {"cuda": 0.90, "rocm": 8.44},
-    ">=0.20": {"cuda": 0.67},
+MAX_CUDAGRAPH_CAPTURE_SIZE = 512
+"""vLLM's largest default CUDA-graph capture size (``max_cudagraph_capture_size`` = min(2 x max_num_seqs, 512))."""
+
+CUDA_GRAPH_REFERENCE_SIZES = 51
+"""Capture sizes at max_num_seqs >= 256 from vLLM 0.11 (1, 2, 4, 8..248 by 8, 256..512 by 16): every record the
+pool coefficients were fitted on."""
+
+CUDA_GRAPH_POOL: dict[str, dict[str, dict[str, float]]] = {
+    "<0.17": {"cuda": {"base": 0.0, "per_layer": 0.0},
+              "rocm": {"base": 0.2074, "per_layer": 0.0599, "mla": 1.0616}},
+    "0.17-0.19": {"cuda": {"base": 0.6653, "per_layer": 0.0024, "mla": 1.2867, "hybrid": 0.3682},
+                  "rocm": {"base": 0.3501, "per_layer": 0.1011, "mla": 1.7922}},
+    ">=0.20": {"cuda": {"base": 0.5855, "per_layer": 0.0021, "mla": 1.1324, "hybrid": 0.324}},
 }
-"""CUDA-graph pool per GPU ("Graph capturing finished ... took X GiB"), GiB, by version bucket and platform: FITTED by
-``python benchmarks/fit.py`` (2026-11-29) as the median over the fit half of vme-dev.jsonl (NVIDIA -1.2...+2.5 GiB,
-negative when capture releases cached blocks; ROCm 2.6...8.9 GiB, physics 2.3). A platform missing from a bucket
-takes the nearest older bucket's value."""
+"""CUDA-graph pool per GPU at the reference capture count (GiB; calculator/cuda_graphs.py): base + per_layer x
+decoder layers on the rank + an offset for MLA or hybrid (Mamba/GDN) attention, per version bucket and platform.
+FITTED by ``python benchmarks/fit.py`` (2026-12-04) on the "fit" split of vme-dev.jsonl (release builds): least
+squares where a bucket has >= 3 records and several layer counts (<0.17 ROCm n=9, residual median 0.03 GiB;
+0.17-0.19 CUDA n=19, 0.11 GiB), else the nearest older line of the platform times the median ratio logged / line
+(0.17-0.19 ROCm x1.688 from 1 record; >=0.20 CUDA x0.880 from 1 record). Before 0.17 on CUDA the median logged
+delta is negative (-0.06 GiB over 36 records: capturing releases cached blocks, so the log does not measure the
+pool): zero line. Held-out error (``python benchmarks/accuracy.py``, 2026-12-04): CUDA 0.17-0.19 median 11.3% /
+p90 31.6% (37 records, 0.17 GiB median absolute), CUDA >= 0.20 19.2% / 362% (6 records, issue-thread consumer GPUs
+among them), ROCm 1.9% / 42.4% (21 records; the p90 is development builds), CUDA < 0.17 0.19 GiB median absolute."""
 
 CUDA_GRAPHS_IN_BUDGET_SINCE = (0, 21)
 """``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` is on by default since v0.21.0: graph memory is then subtracted from
@@ -157,3 +172,28 @@ plain engine; vLLM's budget excludes it (it sits in the baseline snapshot)."""
 
 LOGITS_BYTES = 4
 """fp32 logits of the last token per sequence when sampling (physics 3.3, generic engines)."""
+
+# --- ROCm "Model loading took" (calculator/platform.py) ---------------------------------------------------------
+
+ROCM_PAD_STRIDE_MULTIPLE = 512
+"""``_maybe_pad_weight`` pads a fused-MoE weight only when its row stride in bytes is a multiple of 512."""
+
+ROCM_MOE_PAD_BYTES = 256
+"""``VLLM_ROCM_MOE_PADDING``: 256 bytes added to each such row, kept (architectures.md section 7)."""
+
+ROCM_LOAD: dict = {
+    "moe16_reserve_fraction": 0.298,
+    "fp8_moe_layer_fraction": 0.786,
+    "online_quant16_fraction": 0.124,
+    "load_growth_gib": {1: 0.17, 4: 0.07},
+}
+"""Fitted terms of the ROCm load figure (calculator/platform.py): FITTED by ``python benchmarks/fit.py``
+(2026-12-04) on the "fit" split of vme-dev.jsonl, MI300X release builds (10 records), after subtracting the exact
+terms (MoE row padding, the fp8 fnuz mask): load growth per GPUs per replica = median over 16-bit dense records
+(Llama-3.3-70B: TP1 0.17 GiB from 3 records, TP4 0.07 from 1; sizes in between and above take the nearest smaller);
+16-bit expert reserve 0.298 (1 record, Qwen3-VL-30B-A3B TP1; the held-out Llama-4-Maverick bf16 TP8 record implies
+0.31); FP8 MoE layer reserve 0.786 (2 records: DeepSeek-R1-0528 0.62, Llama-4-Maverick FP8 0.95); online-FP8
+reserve 0.124 of the 16-bit bytes quantized while loading (1 record, Ministral-3-14B with --quantization fp8). The
+dense FP8 checkpoints (Llama-3.3-70B FP8-dynamic) need no coefficient: mask + growth leave 0.02 GiB. Held-out error
+(``python benchmarks/accuracy.py``, "platform rocm / holdout", 21 records, 2026-12-04): weights median 0.04% / p90
+0.27%, KV pool 0.66% / 2.66% (before these terms, over all 31 MI300X records: 2.16% / 27.15% and 1.79% / 25.03%)."""

@@ -8,23 +8,36 @@ peak of its forward pass + the CUDA context.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict
 from typing import Any
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
-from pytest_llmsizer.calculator.kv_cache import kv_capacity, kv_element_bytes, layer_specs, request_kv_bytes
+from pytest_llmsizer.calculator.cuda_graphs import graph_pool_bytes
+from pytest_llmsizer.calculator.feasibility import length_problem, memory_problems, parallel_problems
+from pytest_llmsizer.calculator.kv_cache import (
+    KvLayout,
+    kv_capacity,
+    kv_element_bytes,
+    kv_layout,
+    layer_specs,
+    request_kv_bytes,
+)
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
+from pytest_llmsizer.calculator.platform import rocm_load_features, rocm_load_terms
 from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
 from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
 from pytest_llmsizer.calculator.weights import (
     dtype_bytes,
     mla_absorbed_bytes,
+    quantized_kinds,
     rotary_cache_bytes,
     serving_dtype,
     weight_bytes,
 )
+from pytest_llmsizer.catalog.arch import ModelArch
 from pytest_llmsizer.errors import EstimateError
 from pytest_llmsizer.units import GiB
 
@@ -61,18 +74,6 @@ def non_torch_bytes(platform: str, gpus: int, version: tuple[int, int]) -> tuple
     table = k.NON_TORCH_GIB[buckets[0]].get(platform) or k.NON_TORCH_GIB[buckets[0]]["cuda"]
     return round(_interpolate_by_tp(table, gpus) * GiB), (
         f"non-torch memory for {platform} x{gpus} outside the fitted range; extrapolated from the nearest size")
-
-
-def cuda_graph_bytes(platform: str, version: tuple[int, int]) -> int:
-    """The CUDA-graph pool prior for a platform at a vLLM version (nearest older bucket when not fitted).
-
-    Floored at 0: a negative "took" in a log means capturing released cached allocator blocks, not that graphs
-    give memory back, and an estimate of memory must not be negative."""
-    buckets = list(k.CUDA_GRAPH_GIB)
-    for name in reversed(buckets[: buckets.index(version_bucket(version)) + 1]):
-        if platform in k.CUDA_GRAPH_GIB[name]:
-            return max(0, round(k.CUDA_GRAPH_GIB[name][platform] * GiB))
-    return max(0, round(k.CUDA_GRAPH_GIB[buckets[0]]["cuda"] * GiB))
 
 
 def batch_defaults(version: tuple[int, int], gpu_memory_bytes: int, gpu_name: str | None,
@@ -114,7 +115,10 @@ def kv_tokens_from_blocks(num_gpu_blocks: int, block_size: int | None) -> int:
     return num_gpu_blocks * (block_size or k.DEFAULT_BLOCK_SIZE)
 
 
-def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], list[range], dict[str, int]]:
+def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], list[range], dict[str, int],
+                                                                   list[dict[str, int]]]:
+    """Weight bytes per pipeline stage as vLLM logs them ("Model loading took"), the first stage's bytes by kind,
+    and per stage the platform's load-figure terms beyond the weights (ROCm: ``calculator.platform``)."""
     arch = req.arch
     sh = Sharding(
         tp=req.tensor_parallel_size, pp=req.pipeline_parallel_size, dp=req.data_parallel_size,
@@ -123,7 +127,7 @@ def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], lis
     )
     stages = pipeline_stages(arch.num_layers, sh.pp)
     rotary = rotary_cache_bytes(arch, dtype)
-    totals, first_breakdown = [], {}
+    totals, first_breakdown, platform_terms = [], {}, []
     for i, layers in enumerate(stages):
         inv = stage_inventory(arch, layers, first=i == 0, last=i == len(stages) - 1, sh=sh)
         by_kind = weight_bytes(arch, inv, dtype=dtype, quant=arch.quantization, tp=sh.tp)
@@ -133,8 +137,14 @@ def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], lis
         absorbed = mla_absorbed_bytes(arch, attention_layers, sh.tp, dtype, arch.quantization)
         if absorbed:
             by_kind["mla_absorbed"] = absorbed
-        totals.append(int(sum(by_kind.values())) + rotary)
-    return totals, stages, first_breakdown
+        terms: dict[str, int] = {}
+        if req.platform == "rocm" and req.engine == "vllm":
+            quantized = sum(inv.get(kind, 0) for kind in quantized_kinds(arch.quantization))
+            features = rocm_load_features(arch, layers, sh, dtype_bytes(dtype), req.gpu_name, quantized)
+            terms = rocm_load_terms(features, sh.tp * sh.pp)
+        platform_terms.append(terms)
+        totals.append(int(sum(by_kind.values())) + rotary + sum(terms.values()))
+    return totals, stages, first_breakdown, platform_terms
 
 
 def _common_inputs(req: EstimateRequest, dtype: str) -> dict[str, Any]:
@@ -159,9 +169,14 @@ def _common_inputs(req: EstimateRequest, dtype: str) -> dict[str, Any]:
     }
 
 
+def unexplained_key_assumptions(arch: ModelArch) -> list[str]:
+    """One sentence per config key the reader neither uses nor knows to be irrelevant (``catalog.config_keys``)."""
+    return [f"config key {key} not understood: the estimate may be wrong" for key in arch.unexplained_config_keys]
+
+
 def estimate_vllm(req: EstimateRequest) -> Estimate:
     arch = req.arch
-    assumptions = list(req.assumptions)
+    assumptions = list(req.assumptions) + unexplained_key_assumptions(arch)
     dtype = serving_dtype(arch, req.dtype)
     version = parse_vllm_version(req.engine_version)
     if version is None:
@@ -172,9 +187,12 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         )
     tp, pp = req.tensor_parallel_size, req.pipeline_parallel_size
     util = req.gpu_memory_utilization or k.DEFAULT_GPU_MEMORY_UTILIZATION
-    max_model_len = req.max_model_len or arch.max_position_embeddings
+    max_model_len = req.max_model_len or arch.max_model_len_limit
     if not max_model_len:
         raise EstimateError(f"{arch.id}: the config gives no max_position_embeddings; pass --max-model-len")
+    problems = parallel_problems(arch, tp, req.data_parallel_size, req.enable_expert_parallel)
+    if (too_long := length_problem(max_model_len, arch.max_model_len_limit, req.allow_long_max_model_len)):
+        problems.append(too_long)
     defaults = batch_defaults(version, req.gpu_memory_bytes, req.gpu_name, max_model_len)
     batched = req.max_num_batched_tokens or defaults.max_num_batched_tokens
     seqs = min(req.max_num_seqs or defaults.max_num_seqs, batched)
@@ -184,7 +202,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
             f"vLLM {version[0]}.{version[1]} API-server defaults: max_num_batched_tokens={batched}, "
             f"max_num_seqs={seqs} (set --max-num-batched-tokens / --max-num-seqs if the deployment differs)"
         )
-    weights_per_stage, stages, weights_by_kind = _weights_per_stage(req, dtype)
+    weights_per_stage, stages, weights_by_kind, platform_terms = _weights_per_stage(req, dtype)
     stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
     weights = weights_per_stage[stage]
     act_b = dtype_bytes(dtype)
@@ -194,7 +212,9 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     non_torch, non_torch_note = non_torch_bytes(req.platform, tp * pp, version)
     if non_torch_note:
         assumptions.append(non_torch_note)
-    graphs = 0 if req.enforce_eager else cuda_graph_bytes(req.platform, version)
+    graphs, graph_terms = 0, dict[str, Any]()
+    if not req.enforce_eager:
+        graphs, graph_terms = graph_pool_bytes(arch, req.platform, version, seqs, len(stages[stage]))
     graphs_in_budget = bool(cuda_graphs_in_budget(version, req.enforce_eager))
     requested = int(util * req.gpu_memory_bytes)
     kv_available = vllm_kv_pool_bytes(req.gpu_memory_bytes, util, weights=weights, activations=activations,
@@ -209,9 +229,17 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     limiting = min(capacities, key=lambda c: c.num_blocks)
     kv_bytes = max(kv_available, 0)
     total = weights + kv_bytes + activations + non_torch + graphs
-    if kv_available <= 0:
-        assumptions.append("no memory left for the KV cache: vLLM would fail to start "
-                           "(raise --gpu-memory-utilization, add GPUs, or quantize)")
+    limiting_specs = kv_specs[capacities.index(limiting)]
+
+    @functools.cache
+    def layout() -> KvLayout:  # only needed when one max-length request does not fit
+        return kv_layout(limiting_specs, block)
+
+    def fits_len(length: int) -> bool:
+        return layout().request_bytes(max(length, 1), batched) <= kv_available
+
+    memory, longest = memory_problems(kv_available, limiting, max_model_len, fits_len)
+    problems += memory
     inputs = _common_inputs(req, dtype) | {
         "engine_version": req.engine_version,
         "engine_version_assumed": f"{version[0]}.{version[1]}",
@@ -221,6 +249,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         "max_num_batched_tokens": batched,
         "block_size": block,
         "enforce_eager": req.enforce_eager,
+        "allow_long_max_model_len": req.allow_long_max_model_len,
         "batch_size": req.batch_size,
         "input_len": req.input_len,
         "output_len": req.output_len,
@@ -233,8 +262,12 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         "kv_capacity": asdict(limiting),
         "weights_by_kind_bytes": weights_by_kind,
         "weights_per_pipeline_stage_bytes": weights_per_stage,
+        "load_figure_terms_bytes": platform_terms[stage],
         "activation_terms": act_terms,
+        "cuda_graph_terms": graph_terms,
     }
+    if longest is not None:
+        details["longest_fitting_max_model_len"] = longest
     if req.batch_size and req.input_len is not None and req.output_len is not None and limiting.max_concurrency:
         need = req.input_len + req.output_len
         fits = need <= max_model_len and req.batch_size * need <= limiting.tokens
@@ -247,6 +280,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         inputs=inputs,
         assumptions=assumptions,
         details=details,
+        problems=problems,
     )
 
 
@@ -255,10 +289,10 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
     arch = req.arch
     if req.batch_size is None or req.input_len is None or req.output_len is None:
         raise EstimateError("--engine transformers needs --batch-size, --input-len and --output-len")
-    assumptions = list(req.assumptions)
+    assumptions = list(req.assumptions) + unexplained_key_assumptions(arch)
     dtype = serving_dtype(arch, req.dtype)
     tp = req.tensor_parallel_size
-    weights_per_stage, stages, weights_by_kind = _weights_per_stage(req, dtype)
+    weights_per_stage, stages, weights_by_kind, _ = _weights_per_stage(req, dtype)
     stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
     weights = weights_per_stage[stage]
     seq_len = req.input_len + req.output_len
@@ -273,6 +307,10 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
     per_seq = request_kv_bytes(specs, seq_len)
     free_for_kv = req.gpu_memory_bytes - weights - activations - non_torch
     concurrency = round(free_for_kv / per_seq, 2) if per_seq > 0 and free_for_kv > 0 else 0.0
+    problems = []
+    if total > req.gpu_memory_bytes:
+        problems.append(f"CUDA out of memory: the workload needs {total / GiB:.2f} GiB per GPU, more than the "
+                        f"{req.gpu_memory_bytes / GiB:.2f} GiB the GPU has.")
     assumptions.append("plain engine: KV grows with the workload, no pre-allocated pool; attention uses a "
                        "memory-efficient kernel (no T^2 score matrix)")
     kv_b = kv_element_bytes(req.kv_cache_dtype, dtype)
@@ -289,4 +327,5 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
         assumptions=assumptions,
         details={"weights_by_kind_bytes": weights_by_kind, "fits": total <= req.gpu_memory_bytes,
                  "kv_bytes_per_token": sum(s.bytes_per_token for s in specs)},
+        problems=problems,
     )

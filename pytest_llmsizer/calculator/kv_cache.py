@@ -130,6 +130,9 @@ class KvCapacity:
     max_concurrency: float | None
     bytes_per_token: float
     """KV bytes per token per rank summed over all attention layers (the number vLLM users quote)."""
+    request_bytes: int = 0
+    """KV memory one request of max_model_len needs on this rank (its pages in every layer group): vLLM refuses to
+    start when this exceeds the available KV memory (``check_enough_kv_cache_memory``)."""
 
 
 def _request_pages(spec: LayerKv, max_model_len: int, block: int, batched_tokens: int) -> int:
@@ -146,14 +149,33 @@ def _request_pages(spec: LayerKv, max_model_len: int, block: int, batched_tokens
     return 1
 
 
-def kv_capacity(specs: list[LayerKv], available_bytes: int, *, block_size: int, max_model_len: int,
-                max_num_batched_tokens: int) -> KvCapacity:
-    """vLLM's num_blocks, token capacity and max concurrency for ``available_bytes`` of KV memory on one rank."""
-    attention = [s for s in specs if s.kind != "state"]
-    states = [s for s in specs if s.kind == "state"]
-    bytes_per_token = sum(s.bytes_per_token for s in attention)
+@dataclass(frozen=True)
+class KvLayout:
+    """vLLM's page layout for one rank's layers: block size (raised for Mamba/GDN), page bytes, layers per pool
+    tensor (group size) and, per group, its layer spec and tokens per page."""
+
+    block: int
+    page: int
+    group_size: int
+    groups: tuple[tuple[LayerKv, int], ...]
+    bytes_per_token: float
+    has_attention: bool
+
+    def request_pages(self, max_model_len: int, max_num_batched_tokens: int) -> int:
+        """Pages (blocks) one request of ``max_model_len`` needs, over all groups."""
+        return sum(_request_pages(spec, max_model_len, tokens, max_num_batched_tokens) for spec, tokens in self.groups)
+
+    def request_bytes(self, max_model_len: int, max_num_batched_tokens: int) -> int:
+        """KV memory one request of ``max_model_len`` needs on this rank."""
+        return int(self.request_pages(max_model_len, max_num_batched_tokens) * self.page * self.group_size)
+
+
+def kv_layout(specs: list[LayerKv], block_size: int) -> KvLayout:
+    """The page layout vLLM derives from the layer specs (``unify_kv_cache_spec_page_size``, hybrid grouping)."""
     if not specs:
         raise EstimateError("model has no layer that holds KV cache or state")
+    attention = [s for s in specs if s.kind != "state"]
+    states = [s for s in specs if s.kind == "state"]
     block = block_size
     attn_page_per_token = max((s.bytes_per_token for s in attention), default=0.0)
     state_page = max((s.state_bytes for s in states), default=0)
@@ -165,13 +187,12 @@ def kv_capacity(specs: list[LayerKv], available_bytes: int, *, block_size: int, 
 
     counts = Counter((s.kind, s.window) for s in specs)
     if len(counts) == 1:
-        group_size, groups = len(specs), [next(iter(counts))]
+        group_size, keys = len(specs), [next(iter(counts))]
     else:
         group_size = min(counts.values())
-        groups = []
+        keys = []
         for key, n in sorted(counts.items(), key=lambda kv: str(kv[0])):
-            groups += [key] * math.ceil(n / group_size)
-    num_blocks = 0 if available_bytes <= 0 or page <= 0 else int(available_bytes // (page * group_size))
+            keys += [key] * math.ceil(n / group_size)
     by_key = {(s.kind, s.window): s for s in specs}
 
     def tokens_per_page(spec: LayerKv) -> int:
@@ -181,15 +202,24 @@ def kv_capacity(specs: list[LayerKv], available_bytes: int, *, block_size: int, 
             return block
         return max(block, int(page // spec.bytes_per_token))
 
-    pages_per_request = sum(
-        _request_pages(by_key[key], max_model_len, tokens_per_page(by_key[key]), max_num_batched_tokens)
-        for key in groups
-    )
+    groups = tuple((by_key[key], tokens_per_page(by_key[key])) for key in keys)
+    return KvLayout(block=block, page=page, group_size=group_size, groups=groups,
+                    bytes_per_token=sum(s.bytes_per_token for s in attention), has_attention=bool(attention))
+
+
+def kv_capacity(specs: list[LayerKv], available_bytes: int, *, block_size: int, max_model_len: int,
+                max_num_batched_tokens: int) -> KvCapacity:
+    """vLLM's num_blocks, token capacity and max concurrency for ``available_bytes`` of KV memory on one rank."""
+    layout = kv_layout(specs, block_size)
+    page, group_size = layout.page, layout.group_size
+    num_blocks = 0 if available_bytes <= 0 or page <= 0 else int(available_bytes // (page * group_size))
+    pages_per_request = layout.request_pages(max_model_len, max_num_batched_tokens)
     concurrency = num_blocks / pages_per_request if pages_per_request else None
-    tokens = (num_blocks // len(groups)) * block if attention else 0
+    tokens = (num_blocks // len(layout.groups)) * layout.block if layout.has_attention else 0
     return KvCapacity(
-        num_blocks=num_blocks, block_size=block, page_bytes=page, group_size=group_size, num_groups=len(groups),
-        tokens=tokens, max_concurrency=concurrency, bytes_per_token=bytes_per_token,
+        num_blocks=num_blocks, block_size=layout.block, page_bytes=page, group_size=group_size,
+        num_groups=len(layout.groups), tokens=tokens, max_concurrency=concurrency,
+        bytes_per_token=layout.bytes_per_token, request_bytes=int(pages_per_request * page * group_size),
     )
 
 

@@ -17,7 +17,7 @@ from pytest_llmsizer.calculator.coefficients import VOCAB_PADDING
 from pytest_llmsizer.catalog.arch import ModelArch
 
 # Kinds of parameters. "Linear" kinds can be quantized; the others stay in the activation dtype (16 bit).
-LINEAR_KINDS = ("attention", "linear_attention", "mamba", "dense_mlp", "experts", "shared_expert")
+LINEAR_KINDS = ("attention", "linear_attention", "mamba", "dense_mlp", "experts", "shared_expert", "moe_latent")
 PLAIN_KINDS = ("embedding", "lm_head", "norm", "router", "conv", "bias", "indexer", "vision")
 
 
@@ -123,8 +123,10 @@ def _mamba_layer(arch: ModelArch, tp: int) -> Counter:
     c: Counter = Counter()
     c["mamba"] += h * (2 * d_inner + 2 * mb.n_groups * mb.state_size + mb.num_heads) / tp  # in_proj
     c["mamba"] += d_inner * h / tp  # out_proj
-    c["conv"] += conv_dim * (mb.conv_kernel + 1) / tp  # conv1d weight + bias
+    c["conv"] += conv_dim * (mb.conv_kernel + (1 if mb.conv_bias else 0)) / tp  # conv1d weight (+ bias)
     c["norm"] += (3 * mb.num_heads + d_inner) / tp  # A, D, dt_bias, gated norm
+    if mb.proj_bias:
+        c["bias"] += (2 * d_inner + 2 * mb.n_groups * mb.state_size + mb.num_heads) / tp + h
     return c
 
 
@@ -140,12 +142,18 @@ def _mlp_layer(arch: ModelArch, kind: str, sh: Sharding) -> Counter:
         moe = arch.moe
         assert moe is not None
         mats = 3 if moe.gated else 2
-        per_expert = mats * h * moe.expert_intermediate_size
+        width = moe.latent_size or h  # LatentMoE: routed experts work in the latent width
+        per_expert = mats * width * moe.expert_intermediate_size
         ep_ranks = tp * sh.dp if sh.expert_parallel else tp
         c["experts"] += moe.num_experts * per_expert / ep_ranks
         if moe.expert_bias:
-            c["bias"] += moe.num_experts * ((mats - 1) * moe.expert_intermediate_size + h) / ep_ranks
+            c["bias"] += moe.num_experts * ((mats - 1) * moe.expert_intermediate_size + width) / ep_ranks
+        if moe.latent_size:
+            # fc1_latent_proj (h -> latent) and fc2_latent_proj (latent -> h): ReplicatedLinear, on every rank
+            c["moe_latent"] += 2 * h * moe.latent_size
         c["router"] += h * moe.num_experts
+        if moe.router_bias:
+            c["router"] += moe.num_experts  # e_score_correction_bias (fp32 in the checkpoint)
         if arch.dense_mlp_with_moe:
             c += _mlp_layer(arch, "dense", sh)
         if moe.shared_intermediate_size:
@@ -166,7 +174,9 @@ def layer_inventory(arch: ModelArch, index: int, sh: Sharding) -> Counter:
     elif kind == "mamba":
         c += _mamba_layer(arch, sh.tp)
     c += _mlp_layer(arch, arch.layer_mlp[index], sh)
-    c["norm"] += 2 * arch.hidden_size
+    # a block with one mixer (Nemotron-H patterns: Mamba, attention or MLP alone) has one norm, else two
+    one_mixer = kind == "none" or arch.layer_mlp[index] == "none"
+    c["norm"] += (1 if one_mixer else 2) * arch.hidden_size
     return c
 
 
@@ -204,3 +214,48 @@ def total_parameters(arch: ModelArch) -> int:
     if c.get("lm_head"):
         c["lm_head"] -= pad * arch.hidden_size
     return int(sum(c.values()))
+
+
+def mtp_parameters(arch: ModelArch) -> int:
+    """Parameters of the multi-token-prediction layers a checkpoint stores (not loaded without speculative
+    decoding): per step, its decoder layer(s) (the spelled-out MTP pattern, else one layer like the last one:
+    full attention and the last layer's MLP), eh_proj (2h -> h) and three norms (enorm, hnorm, final norm)
+    (DeepSeek-V3 ``model.layers.61``; Nemotron-H ``nemotron_h_mtp.py``; architectures.md section 1)."""
+    if not arch.num_mtp_layers:
+        return 0
+    sh = Sharding()
+    if arch.mtp_layer_attention:
+        layers = list(zip(arch.mtp_layer_attention, arch.mtp_layer_mlp, strict=True))
+    else:
+        layers = [("full", arch.layer_mlp[-1])]
+    step: Counter = Counter()
+    for attention, mlp in layers:
+        probe = arch.model_copy(update={"layer_attention": (attention,), "layer_mlp": (mlp,)})
+        step += layer_inventory(probe, 0, sh)
+    h = arch.hidden_size
+    per_step = sum(step.values()) + 2 * h * h + 3 * h
+    return int(per_step * arch.num_mtp_layers)
+
+
+REPORTED_COUNT_TERMS = {
+    "mtp": ("multi-token-prediction layers stored in the checkpoint", mtp_parameters),
+    "mtp_embeddings": ("the MTP module stores its own embed_tokens and shared_head.head (DeepSeek-V3 / GLM-4.5 "
+                       "layout)", lambda a: 2 * a.vocab_size * a.hidden_size * a.num_mtp_layers),
+    "embeddings_counted_twice": ("the source counts the tied embedding twice (as embed_tokens and lm_head)",
+                                 lambda a: a.vocab_size * a.hidden_size),
+    "mxfp4_scales": ("the source counts MXFP4 block scales (one E8M0 per 32 expert weights) as parameters",
+                     lambda a: _expert_parameters(a) // 32),
+}
+"""Named physical reasons a published parameter total differs from the served inventory (``total_parameters``),
+each with the parameters it adds. A catalog entry lists the ones that apply (``reported_count_includes``);
+never a fudge factor."""
+
+
+def _expert_parameters(arch: ModelArch) -> int:
+    c = stage_inventory(arch, range(arch.num_layers), first=False, last=False, sh=Sharding())
+    return int(c.get("experts", 0))
+
+
+def reported_comparable_total(arch: ModelArch) -> int:
+    """``total_parameters`` plus the named terms the published total of this entry includes."""
+    return total_parameters(arch) + sum(REPORTED_COUNT_TERMS[name][1](arch) for name in arch.reported_count_includes)

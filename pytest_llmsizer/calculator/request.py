@@ -37,6 +37,8 @@ class EstimateRequest:
     max_num_batched_tokens: int | None = None
     block_size: int | None = None
     enforce_eager: bool = False
+    allow_long_max_model_len: bool = False
+    """VLLM_ALLOW_LONG_MAX_MODEL_LEN=1: a max_model_len above the model's derived limit is accepted."""
     language_model_only: bool = False
     mm_encoder_tp_mode: Literal["weights", "data"] | None = None
     batch_size: int | None = None
@@ -59,11 +61,20 @@ class Estimate:
     inputs: dict[str, Any]
     assumptions: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    """Why the engine would refuse this deployment, in its own words (``calculator.feasibility``); empty = it
+    starts. The numbers are still computed, so a user sees how far off the deployment is."""
+
+    @property
+    def fits(self) -> bool:
+        return not self.problems
 
     def to_json(self) -> dict[str, Any]:
         """The ``llmsizer estimate --json`` object (a contract: scripts depend on these keys)."""
         return {
             "per_gpu_bytes": {k: int(self.per_gpu_bytes[k]) for k in COMPONENTS},
+            "fits": self.fits,
+            "reasons": list(self.problems),
             "kv_cache_tokens": self.kv_cache_tokens,
             "max_concurrency": self.max_concurrency,
             "inputs": self.inputs,

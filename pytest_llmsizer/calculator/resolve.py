@@ -13,10 +13,10 @@ from pydantic import ValidationError
 
 from pytest_llmsizer.calculator.request import EstimateRequest
 from pytest_llmsizer.catalog.arch import ModelArch
-from pytest_llmsizer.catalog.gpus import resolve_gpu, vendor_from_name
+from pytest_llmsizer.catalog.gpus import GpuNameError, GpuSpec, resolve_gpu, vendor_from_name
 from pytest_llmsizer.catalog.hf_config import arch_from_hf_config
 from pytest_llmsizer.catalog.models import resolve_model
-from pytest_llmsizer.errors import CatalogError, EstimateError
+from pytest_llmsizer.errors import CatalogError, EstimateError, UnknownGpuError
 from pytest_llmsizer.profile.model import Profile
 
 MEMORY_BASIS = {
@@ -30,6 +30,27 @@ MEMORY_BASIS = {
 """How each GPU catalog entry's runtime-visible memory was obtained, in words for the estimate's assumptions."""
 
 
+GPU_VARIANT_MEMORY_TOLERANCE = 0.05
+"""A given memory size settles an ambiguous GPU name when the candidates within 5% of it all hold the same memory
+(memory variants differ far more: A100 40/80 GB; H100 80/94 GB is the closest pair, at 17%)."""
+
+
+def _variant_by_memory(candidates: list[str], memory_bytes: int) -> GpuSpec | None:
+    """The one candidate GPU whose runtime-visible memory is within the tolerance of ``memory_bytes``."""
+    close = []
+    for candidate in candidates:
+        try:
+            spec = resolve_gpu(candidate)
+        except UnknownGpuError:
+            continue
+        if abs(spec.memory_bytes - memory_bytes) <= GPU_VARIANT_MEMORY_TOLERANCE * memory_bytes:
+            close.append(spec)
+    # form-factor variants (SXM / PCIe) of one memory size: the closest one (their totals differ by < 0.2%)
+    if not close or len({s.nominal_gb for s in close}) != 1:
+        return None
+    return min(close, key=lambda s: abs(s.memory_bytes - memory_bytes))
+
+
 def gpu_memory(gpu: str | None, memory_bytes: int | None) -> tuple[int, str | None, str, list[str]]:
     """(bytes, GPU name, platform, assumptions) from a GPU name and/or an explicit memory size."""
     assumptions: list[str] = []
@@ -37,6 +58,17 @@ def gpu_memory(gpu: str | None, memory_bytes: int | None) -> tuple[int, str | No
     if gpu:
         try:
             spec = resolve_gpu(gpu)
+        except GpuNameError as e:
+            if memory_bytes is None:
+                raise
+            spec = _variant_by_memory(e.suggestions, memory_bytes)
+            if spec is None:
+                assumptions.append(f"GPU {gpu!r} {e.reason} {', '.join(e.suggestions)}; none has "
+                                   f"{memory_bytes / 2**30:.2f} GiB, so only the given memory size is used")
+            else:
+                assumptions.append(f"GPU {gpu!r} names several GPUs ({', '.join(e.suggestions)}); the given "
+                                   f"{memory_bytes / 2**30:.2f} GiB settles it: {spec.name} "
+                                   f"({spec.memory_bytes / 2**30:.2f} GiB visible)")
         except Exception:
             if memory_bytes is None:
                 raise

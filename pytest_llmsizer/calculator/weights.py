@@ -91,14 +91,22 @@ def mxfp4_expert_padding(arch: ModelArch, tp: int) -> float:
     return padded / per_rank
 
 
+def quantized_kinds(quant: QuantSpec | None) -> set[str]:
+    """Inventory kinds a quantization format stores quantized (linear layers less the not-converted modules)."""
+    if quant is None:
+        return set()
+    kinds = set(LINEAR_KINDS)
+    for module in quant.not_converted:
+        kinds.discard(_NOT_CONVERTED_KIND.get(module, ""))
+    return kinds
+
+
 def weight_bytes(arch: ModelArch, inventory: Counter, *, dtype: str, quant: QuantSpec | None,
                  tp: int = 1) -> dict[str, float]:
     """Bytes per inventory kind on one rank."""
     b16 = dtype_bytes(dtype)
-    quantized = set(LINEAR_KINDS)
+    quantized = quantized_kinds(quant)
     if quant is not None:
-        for module in quant.not_converted:
-            quantized.discard(_NOT_CONVERTED_KIND.get(module, ""))
         q_bytes = quantized_bytes_per_param(quant, arch.hidden_size)
     out: dict[str, float] = {}
     for kind, params in inventory.items():

@@ -48,6 +48,11 @@ class MoeSpec(_Frozen):
     shared_expert_gate: bool = Field(default=False, description="Qwen2-MoE style sigmoid gate on the shared expert")
     gated: bool = Field(default=True, description="SwiGLU experts (3 matrices) vs plain (2 matrices, e.g. relu2)")
     expert_bias: bool = Field(default=False, description="experts carry biases (gpt-oss)")
+    latent_size: int | None = Field(default=None, gt=0, description="LatentMoE (Nemotron-3-Super moe_latent_size): "
+                                    "routed experts work in this width; replicated fc1/fc2 latent projections "
+                                    "map hidden <-> latent")
+    router_bias: bool = Field(default=False, description="an fp32 e_score_correction_bias per expert (DeepSeek-V3, "
+                              "Nemotron-H)")
 
 
 class LinearAttentionSpec(_Frozen):
@@ -70,6 +75,8 @@ class MambaSpec(_Frozen):
     n_groups: int = Field(gt=0)
     conv_kernel: int = Field(gt=0)
     ssm_state_dtype: str | None = Field(default=None, description="e.g. float32 when the SSM state is kept in fp32")
+    conv_bias: bool = Field(default=True, description="conv1d has a bias (use_conv_bias)")
+    proj_bias: bool = Field(default=False, description="in_proj / out_proj have biases (mamba_proj_bias)")
 
 
 class VisionSpec(_Frozen):
@@ -100,6 +107,8 @@ class QuantSpec(_Frozen):
     )
     kv_cache_dtype: str | None = Field(default=None, description="KV dtype the checkpoint asks for (ModelOpt)")
     source_method: str | None = Field(default=None, description="the quant_method as the config wrote it")
+    online: bool = Field(default=False, description="quantized by vLLM while loading a 16-bit checkpoint "
+                         "(--quantization fp8 / bitsandbytes): the 16-bit weights are read first, then replaced")
 
 
 class ModelArch(_Frozen):
@@ -125,6 +134,8 @@ class ModelArch(_Frozen):
     attention_out_gate: bool = Field(default=False, description="Qwen3-Next style output gate doubles q_proj")
     qk_norm: bool = False
     max_position_embeddings: int | None = None
+    derived_max_model_len: int | None = Field(default=None, description="vLLM's derived max_model_len when it "
+                                              "differs from max_position_embeddings (rope scaling factor)")
     rotary_dim: int | None = Field(default=None, description="dims rotated by RoPE; None = no rotary cache")
 
     global_head_dim: int | None = Field(default=None, gt=0, description="head_dim of full-attention layers when it "
@@ -148,10 +159,30 @@ class ModelArch(_Frozen):
     mamba: MambaSpec | None = None
     vision: VisionSpec | None = None
     num_mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction layers (not loaded by default)")
+    mtp_layer_attention: tuple[AttentionKind, ...] = Field(
+        default=(), description="layer kinds of one MTP step when the config spells them out (Nemotron-H "
+        "mtp_hybrid_override_pattern); empty = one decoder layer like the last one")
+    mtp_layer_mlp: tuple[MlpKind, ...] = ()
 
     dtype: str | None = Field(default=None, description="torch_dtype of the checkpoint")
     quantization: QuantSpec | None = None
     num_parameters_reported: int | None = Field(default=None, description="a total read from a public source")
+    num_parameters_reported_source: str | None = Field(default=None, description="where the reported total is "
+                                                       "quoted (file and note)")
+    num_parameters_reported_rounding: int | None = Field(default=None, description="precision of a rounded "
+                                                         "published figure (3.8B -> 50e6)")
+    reported_count_includes: tuple[str, ...] = Field(
+        default=(), description="named physical reasons the reported total differs from the served inventory "
+        "(calculator.params.REPORTED_COUNT_TERMS): mtp, mtp_embeddings, embeddings_counted_twice, mxfp4_scales, "
+        "vision_tower")
+    unexplained_config_keys: tuple[str, ...] = Field(
+        default=(), description="config keys neither read by the architecture reader nor on the list of keys "
+        "that do not change memory (catalog.config_keys): the estimate may be wrong")
+
+    @property
+    def max_model_len_limit(self) -> int | None:
+        """The longest max_model_len vLLM accepts without VLLM_ALLOW_LONG_MAX_MODEL_LEN (its default, too)."""
+        return self.derived_max_model_len or self.max_position_embeddings
 
     @property
     def num_layers(self) -> int:

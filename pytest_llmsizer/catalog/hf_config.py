@@ -25,6 +25,7 @@ from pytest_llmsizer.catalog.arch import (
     QuantSpec,
     VisionSpec,
 )
+from pytest_llmsizer.catalog.config_keys import unexplained_keys
 from pytest_llmsizer.errors import CatalogError
 
 Config = Mapping[str, Any]
@@ -35,6 +36,8 @@ PLAIN_MLP_TYPES = frozenset({"opt", "gpt2", "RefinedWebModel", "falcon", "gpt_ne
 QKV_BIAS_TYPES = frozenset({"qwen2", "qwen2_vl", "qwen2_5_vl", "qwen2_moe", "opt", "gpt2", "bloom", "gpt_oss"})
 # Families whose HF config class defaults tie_word_embeddings to True.
 TIED_BY_DEFAULT_TYPES = frozenset({"opt", "gpt2", "RefinedWebModel", "falcon"})
+# Families whose MoE router carries an fp32 e_score_correction_bias per expert (noaux_tc routing).
+ROUTER_BIAS_TYPES = frozenset({"deepseek_v3", "deepseek_v32", "kimi_k2", "nemotron_h", "glm4_moe", "minimax_m2"})
 QK_NORM_TYPES = frozenset({"qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl_moe_text", "qwen3_5_moe_text",
                            "gemma3", "gemma3_text", "gemma4_text", "qwen3_vl_moe", "qwen3_5_moe", "olmo2"})
 
@@ -80,18 +83,25 @@ def text_config(config: Config) -> dict[str, Any]:
 # layer layout
 
 
+_PATTERN_ATTENTION: dict[str, AttentionKind] = {"M": "mamba", "*": "full", "E": "none", "-": "none"}
+_PATTERN_MLP: dict[str, MlpKind] = {"M": "none", "*": "none", "E": "moe", "-": "dense"}
+
+
+def _pattern_layers(pattern: str, key: str, model_id: str) -> tuple[list[AttentionKind], list[MlpKind]]:
+    """Nemotron-H block pattern: M = Mamba2 mixer, * = attention, E = MoE, - = dense MLP (one mixer per block)."""
+    try:
+        return [_PATTERN_ATTENTION[c] for c in pattern], [_PATTERN_MLP[c] for c in pattern]
+    except KeyError as e:
+        raise CatalogError(f"{model_id}: unknown {key} symbol {e}") from None
+
+
 def _layer_attention(cfg: Config, num_layers: int, model_id: str) -> tuple[list[AttentionKind], list[MlpKind] | None]:
     """Per-layer attention kinds, and for Nemotron-H-style patterns also the per-layer MLP kinds."""
     pattern = cfg.get("hybrid_override_pattern")
     if isinstance(pattern, str):
         if len(pattern) != num_layers:
             raise CatalogError(f"{model_id}: hybrid_override_pattern has {len(pattern)} chars for {num_layers} layers")
-        attn_map: dict[str, AttentionKind] = {"M": "mamba", "*": "full", "E": "none", "-": "none"}
-        mlp_map: dict[str, MlpKind] = {"M": "none", "*": "none", "E": "moe", "-": "dense"}
-        try:
-            return [attn_map[c] for c in pattern], [mlp_map[c] for c in pattern]
-        except KeyError as e:
-            raise CatalogError(f"{model_id}: unknown hybrid_override_pattern symbol {e}") from None
+        return _pattern_layers(pattern, "hybrid_override_pattern", model_id)
 
     layer_types = cfg.get("layer_types")
     if isinstance(layer_types, list) and layer_types:
@@ -143,6 +153,35 @@ def _layer_attention(cfg: Config, num_layers: int, model_id: str) -> tuple[list[
             return ["full" if i < int(max_window_layers) else "sliding" for i in range(num_layers)], None
         return ["sliding"] * num_layers, None
     return ["full"] * num_layers, None
+
+
+MAX_LENGTH_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "model_max_length",
+                   "max_sequence_length", "max_seq_length", "seq_len")
+"""The keys vLLM's ``_get_and_verify_max_len`` takes the minimum of."""
+_ROPE_TYPES_NOT_SCALING_LENGTH = ("su", "longrope", "llama3")
+
+
+def derived_max_model_len(cfg: Config) -> int | None:
+    """vLLM's derived max_model_len (``_get_and_verify_max_len``): the smallest length key, times the rope scaling
+    factor (from ``original_max_position_embeddings`` for yarn), except for su/longrope/llama3 rope types and
+    Gemma-3, whose max_position_embeddings is already scaled. A user max_model_len above it is refused unless
+    VLLM_ALLOW_LONG_MAX_MODEL_LEN is set; without one, it is vLLM's default."""
+    lengths = [int(cfg[key]) for key in MAX_LENGTH_KEYS if is_finite_positive(cfg.get(key))]
+    if not lengths:
+        return None
+    derived = float(min(lengths))
+    rope = cfg.get("rope_scaling")
+    if not isinstance(rope, Mapping):
+        rope = cfg.get("rope_parameters")
+    if isinstance(rope, Mapping) and "gemma3" not in str(cfg.get("model_type")):
+        rope_type = str(rope.get("rope_type") or rope.get("type") or "default")
+        if rope_type not in _ROPE_TYPES_NOT_SCALING_LENGTH:
+            factor = rope.get("factor", 1.0)
+            factor = float(factor) if is_finite_positive(factor) else 1.0
+            if rope_type == "yarn" and is_finite_positive(rope.get("original_max_position_embeddings")):
+                derived = float(rope["original_max_position_embeddings"])
+            derived *= factor
+    return int(derived)
 
 
 def _sliding_window(cfg: Config) -> int | None:
@@ -217,6 +256,9 @@ def _moe(cfg: Config, hidden: int, model_id: str) -> MoeSpec | None:
         shared_expert_gate=str(cfg.get("model_type", "")).startswith(("qwen2_moe", "qwen3_next", "qwen3_5")),
         gated=act not in ("relu2", "gelu", "relu"),
         expert_bias=str(cfg.get("model_type")) == "gpt_oss",
+        latent_size=int(cfg["moe_latent_size"]) if cfg.get("moe_latent_size") else None,
+        router_bias=bool(cfg.get("moe_router_enable_expert_bias")
+                         or str(cfg.get("model_type")) in ROUTER_BIAS_TYPES),
     )
 
 
@@ -261,35 +303,59 @@ def _mamba(cfg: Config, hidden: int) -> MambaSpec | None:
         n_groups=int(_first(cfg, "n_groups", "mamba_n_groups", default=1)),
         conv_kernel=int(_first(cfg, "conv_kernel", "mamba_d_conv", default=4)),
         ssm_state_dtype=_first(cfg, "mamba_ssm_cache_dtype", "mamba_ssm_dtype"),
+        conv_bias=bool(cfg.get("use_conv_bias", True)),
+        proj_bias=bool(cfg.get("mamba_proj_bias", False)),
     )
 
 
+GATED_VISION_TYPES = frozenset({"qwen2_5_vl"})
+"""Vision towers whose MLP is gated (SwiGLU, three matrices): Qwen2.5-VL's ViT."""
+LEARNED_POSITION_VISION_TYPES = frozenset({"siglip_vision_model", "llama4_vision_model"})
+"""Vision towers with a learned position table of (image_size / patch_size)^2 entries (+1 class token for Llama-4)."""
+
+
 def _vision(config: Config) -> VisionSpec | None:
-    """Estimate a vision tower's parameters from its config: layers x (4 h^2 attention + 2 h I MLP) + patch embed."""
+    """Estimate a vision tower's parameters from its config: layers x (4 h^2 attention + 2 or 3 h I MLP) + patch
+    embedding + position table + projector into the language model."""
     vc = config.get("vision_config")
     if not isinstance(vc, Mapping):
         return None
-    hidden = _first(vc, "hidden_size", "vt_hidden_size", "embed_dim", "width")
+    hidden = _first(vc, "hidden_size", "vt_hidden_size", "mm_hidden_size", "embed_dim", "width")
     layers = _first(vc, "num_hidden_layers", "depth", "vt_num_hidden_layers", "num_layers", "layers")
     inter = _first(vc, "intermediate_size", "vt_intermediate_size", "mlp_dim")
     if not hidden or not layers:
         return None  # a partial vision config (depth unknown): cannot be priced, and saying 0 would be a lie
     hidden, layers = int(hidden), int(layers)
     inter = int(inter or 4 * hidden)
-    patch = vc.get("patch_size") or 14
+    vision_type = str(vc.get("model_type") or config.get("model_type") or "")
+    patch = _first(vc, "patch_size", "spatial_patch_size") or 14
     patch = int(patch[0] if isinstance(patch, list) else patch)
+    channels = int(_first(vc, "num_channels", "in_chans", default=3))
     temporal = int(vc.get("temporal_patch_size") or 1)
-    per_layer = 4 * hidden * hidden + 4 * hidden + 2 * hidden * inter + inter + hidden + 4 * hidden
-    patch_embed = 3 * patch * patch * temporal * hidden + hidden
-    positions = int(vc.get("num_position_embeddings") or 0) * hidden
-    # merger / projector into the language model: (h * merge^2) -> out_hidden, two layers, when given
+    mlp_mats = 3 if vision_type in GATED_VISION_TYPES or str(vc.get("hidden_act")) == "silu" else 2
+    per_layer = 4 * hidden * hidden + 4 * hidden + mlp_mats * hidden * inter + inter + hidden + 4 * hidden
+    patch_embed = channels * patch * patch * temporal * hidden + hidden
+    positions = int(_first(vc, "num_position_embeddings", "position_embedding_size", default=0) or 0)
+    if not positions and vision_type in LEARNED_POSITION_VISION_TYPES and vc.get("image_size"):
+        positions = (int(vc["image_size"]) // patch) ** 2 + (1 if vision_type == "llama4_vision_model" else 0)
+    head = 0
+    if vc.get("vision_use_head"):  # SigLIP attention-pooling head: one attention block + MLP + probe
+        head = 4 * hidden * hidden + 2 * hidden * inter + 2 * hidden
+    # projector into the language model
     out_hidden = _first(vc, "out_hidden_size", "projector_output_dim", "text_hidden_size")
-    merge = int(vc.get("spatial_merge_size") or 1)
+    merge = vc.get("spatial_merge_size") or vc.get("merge_kernel_size") or config.get("spatial_merge_size") or 1
+    merge = int(merge[0] if isinstance(merge, list) else merge)
     projector = 0
-    if out_hidden:
+    if vc.get("pixel_shuffle_ratio") and vc.get("projector_input_dim"):
+        # Llama-4 vision adapter: pixel shuffle (h / r^2 channels) -> projector_input_dim -> projector_output_dim
+        shuffled = int(hidden / float(vc["pixel_shuffle_ratio"]) ** 2)
+        projector = shuffled * int(vc["projector_input_dim"]) + int(vc["projector_input_dim"]) * int(out_hidden or 0)
+        # then multi_modal_projector: vision_output_dim -> the language model's hidden size
+        projector += int(vc.get("vision_output_dim") or 0) * int(text_config(config).get("hidden_size") or 0)
+    elif out_hidden:
         merged = hidden * merge * merge
         projector = merged * merged + merged * int(out_hidden)
-    total = layers * per_layer + patch_embed + positions + projector
+    total = layers * per_layer + patch_embed + positions * hidden + head + projector
     return VisionSpec(num_parameters=int(total), hidden_size=hidden, num_layers=layers, intermediate_size=inter)
 
 
@@ -394,6 +460,25 @@ def quant_from_config(qc: Mapping[str, Any], model_id: str) -> QuantSpec | None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _refuse_unmodelled(cfg: Config, model_id: str) -> None:
+    """Features the calculator does not price: refusing is better than a silent error (the key is read here)."""
+    if cfg.get("cross_attention_layers"):
+        raise CatalogError(f"{model_id}: cross-attention layers (Mllama) are not modelled yet: their KV cache "
+                           "holds image tokens, not text tokens")
+    if cfg.get("hidden_size_per_layer_input") and cfg.get("vocab_size_per_layer_input"):
+        raise CatalogError(f"{model_id}: per-layer input embeddings (Gemma-3n hidden_size_per_layer_input) are "
+                           "not modelled yet")
+    if cfg.get("num_kv_shared_layers"):
+        raise CatalogError(f"{model_id}: KV sharing across layers (num_kv_shared_layers) is not modelled yet")
+    if cfg.get("use_double_wide_mlp"):
+        raise CatalogError(f"{model_id}: double-wide MLPs of KV-shared layers (use_double_wide_mlp) are not "
+                           "modelled yet")
+    embed_dim, hidden = cfg.get("word_embed_proj_dim"), _first(cfg, "hidden_size", "n_embd", "d_model")
+    if embed_dim and hidden and embed_dim != hidden:
+        raise CatalogError(f"{model_id}: OPT word_embed_proj_dim {embed_dim} differs from hidden_size {hidden} "
+                           "(project_in/project_out layers are not modelled yet)")
+
+
 def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = None,
                         aliases: tuple[str, ...] = (), notes: tuple[str, ...] = ()) -> ModelArch:
     """Build a ``ModelArch`` from a config.json dict (``text_config`` nesting handled)."""
@@ -403,18 +488,24 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
     model_type = str(cfg.get("model_type") or "unknown")
     if model_type == "deepseek_v4" or cfg.get("compress_ratios"):
         raise CatalogError(f"{model_id}: DeepSeek-V4 compressed attention is not supported yet")
+    _refuse_unmodelled(cfg, model_id)
 
     hidden = _require_int(cfg, model_id, "hidden_size", "n_embd", "d_model")
     num_layers = _require_int(cfg, model_id, "num_hidden_layers", "n_layer", "num_layers", maximum=MAX_LAYERS)
     heads = _require_int(cfg, model_id, "num_attention_heads", "n_head", "num_heads")
     if cfg.get("multi_query") and "num_key_value_heads" not in cfg:
         kv_heads = 1  # Falcon-7B multi-query
+    elif cfg.get("multi_query_attention") is False and "num_key_value_heads" not in cfg:
+        kv_heads = heads  # ChatGLM / GLM-4 without multi-query: multi_query_group_num is then unused
     else:
         kv_heads = int(_first(cfg, "num_key_value_heads", "multi_query_group_num", "num_kv_heads", default=heads))
     mla = _mla(cfg)
     head_dim = _first(cfg, "head_dim", "kv_channels")
     if mla is not None:
         head_dim = mla.qk_nope_head_dim + mla.qk_rope_head_dim
+        if cfg.get("q_head_dim") and int(cfg["q_head_dim"]) != head_dim:
+            raise CatalogError(f"{model_id}: q_head_dim {cfg['q_head_dim']} is not qk_nope_head_dim + "
+                               f"qk_rope_head_dim = {head_dim}")
     elif head_dim is None:
         if hidden % heads:
             raise CatalogError(f"{model_id}: no head_dim and hidden_size {hidden} is not divisible by {heads} heads")
@@ -448,6 +539,13 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
     if dtype is None:
         dtype = _first(config, "torch_dtype", "dtype")
     reported = config.get("_num_parameters")
+    mtp_attention: list[AttentionKind] = []
+    mtp_mlp: list[MlpKind] = []
+    if isinstance(cfg.get("mtp_hybrid_override_pattern"), str):
+        mtp_attention, mtp_mlp = _pattern_layers(cfg["mtp_hybrid_override_pattern"], "mtp_hybrid_override_pattern",
+                                                 model_id)
+    max_position = int(_first(cfg, "max_position_embeddings", "seq_length", "n_positions", default=0)) or None
+    derived = derived_max_model_len(cfg)
     return ModelArch(
         id=model_id,
         aliases=aliases,
@@ -464,7 +562,7 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         tie_word_embeddings=bool(cfg.get("tie_word_embeddings", model_type.startswith("gemma")
                                          or model_type in TIED_BY_DEFAULT_TYPES)),
         mlp_gated=model_type not in PLAIN_MLP_TYPES,
-        mlp_bias=bool(cfg.get("mlp_bias") or model_type in ("opt", "gpt2")),
+        mlp_bias=bool(cfg.get("mlp_bias") or cfg.get("add_bias_linear") or model_type in ("opt", "gpt2")),
         attention_bias=bool(cfg.get("attention_bias") or cfg.get("add_qkv_bias") or cfg.get("enable_bias")
                             or model_type in QKV_BIAS_TYPES),
         attention_out_gate=bool(cfg.get("attn_output_gate", model_type == "qwen3_next")),
@@ -472,9 +570,9 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         global_kv_heads=int(cfg["num_global_key_value_heads"]) if cfg.get("num_global_key_value_heads") else None,
         global_k_eq_v=bool(cfg.get("attention_k_eq_v")),
         dense_mlp_with_moe=bool(moe is not None and cfg.get("enable_moe_block") and cfg.get("intermediate_size")),
-        qk_norm=model_type in QK_NORM_TYPES,
-        max_position_embeddings=int(_first(cfg, "max_position_embeddings", "seq_length", "n_positions",
-                                           default=0)) or None,
+        qk_norm=bool(cfg.get("use_qk_norm", model_type in QK_NORM_TYPES)),
+        max_position_embeddings=max_position,
+        derived_max_model_len=derived if derived != max_position else None,
         rotary_dim=int(rotary_dim) if rotary_dim else None,
         layer_attention=tuple(attention),
         layer_mlp=tuple(mlp),
@@ -487,9 +585,12 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         mamba=_mamba(cfg, hidden),
         vision=_vision(config),
         num_mtp_layers=int(_first(cfg, "num_nextn_predict_layers", "mtp_num_hidden_layers", default=0) or 0),
+        mtp_layer_attention=tuple(mtp_attention),
+        mtp_layer_mlp=tuple(mtp_mlp),
         dtype=str(dtype).replace("torch.", "") if dtype else None,
         quantization=quant_from_config(qc, model_id) if isinstance(qc, Mapping) and qc else None,
         num_parameters_reported=int(reported) if isinstance(reported, (int, float)) and reported else None,
+        unexplained_config_keys=unexplained_keys(config),
     )
 
 

@@ -130,6 +130,10 @@ QUANT_SUFFIXES: dict[str, NameQuant] = {
     "w8a8": NameQuant(_INT8_W8A8),
     "quantized.w4a16": NameQuant(_INT4_W4A16, _W4A16_CAVEAT),
     "w4a16": NameQuant(_INT4_W4A16, _W4A16_CAVEAT),
+    # Intel AutoRound exports (GPTQ packing, W4 group 128 by default) and 4-bit AWQ spelled out.
+    "AutoRound": NameQuant(_AUTO_ROUND, "AutoRound's default W4 group 128 assumed"),
+    "autoround-int4": NameQuant(_AUTO_ROUND, "AutoRound's default group 128 assumed"),
+    "AWQ-4bit": NameQuant(_awq(), "group 128 is the AutoAWQ default, not stated by the name"),
 }
 """Checkpoint-name suffix (matched case-insensitively after ``-``, ``.`` or ``_``) -> stored format."""
 
@@ -189,6 +193,11 @@ REPUBLISHER_ORGS = frozenset({
 original publisher's entry is preferred."""
 
 _DATE_SUFFIX = re.compile(r"[-_](\d{4})$")
+_ROLE_BEFORE_TAG = re.compile(
+    r"(?P<head>.+?)(?P<role>[-_.](?:" + "|".join(ROLE_SUFFIXES) + r"))(?P<tag>[-_.](?:v\d+(?:\.\d+)*|\d{4}))$",
+    re.IGNORECASE)
+"""``Mixtral-8x7B-Instruct-v0.1`` -> ``Mixtral-8x7B-v0.1``: the same role suffixes as at the end, before a version
+(``-v0.1``) or date (``-2507``) tag, so every family follows one rule."""
 _QUANT_SUFFIXES_LONGEST_FIRST = tuple(sorted(QUANT_SUFFIXES, key=len, reverse=True))
 
 
@@ -280,12 +289,13 @@ class _Step:
     name: str
     removed: tuple[str, ...]  # suffixes removed so far (with their separator), outermost first, as written
     quant_suffix: str | None  # the first (outermost) quantization suffix removed, as written, with separator
+    middle: bool = False  # a role suffix was removed from before a version/date tag (not from the end)
 
 
 def _strip_suffix(name: str, suffixes: tuple[str, ...]) -> tuple[str, str] | None:
     lower = name.lower()
     for suffix in suffixes:
-        for sep in "-._":
+        for sep in "-._ ":  # a space: names as logs and issue titles write them ("Qwen3.8-27B NVFP4")
             tail = f"{sep}{suffix.lower()}"
             if lower.endswith(tail) and len(name) > len(tail):
                 return name[: -len(tail)], name[-len(tail):]
@@ -295,8 +305,9 @@ def _strip_suffix(name: str, suffixes: tuple[str, ...]) -> tuple[str, str] | Non
 def _peel(name: str) -> Iterator[_Step]:
     """The name, then the name with one more suffix removed, until none is left.
 
-    Quantization suffixes go first (they are outermost: ``...-Instruct-AWQ``), then role suffixes, and a date
-    (``-2507``) only when nothing else is at the end, so an id that exists with its date is matched with it.
+    Quantization suffixes go first (they are outermost: ``...-Instruct-AWQ``), then role suffixes (at the end, or
+    just before a version or date tag), and a date (``-2507``) only when nothing else is at the end, so an id that
+    exists with its date is matched with it.
     """
     step = _Step(name, (), None)
     yield step
@@ -305,23 +316,33 @@ def _peel(name: str) -> Iterator[_Step]:
         quant = cut is not None
         if cut is None:
             cut = _strip_suffix(step.name, ROLE_SUFFIXES)
+        if cut is None and (m := _ROLE_BEFORE_TAG.match(step.name)):
+            # a role before a version or date tag (-Instruct-v0.1, -Instruct-2507): the tag stays for now
+            step = _Step(m["head"] + m["tag"], (*step.removed, m["role"]), step.quant_suffix, middle=True)
+            yield step
+            continue
         if cut is None and (m := _DATE_SUFFIX.search(step.name)) and m.start() > 0:
             cut = step.name[: m.start()], step.name[m.start():]
         if cut is None:
             return
         rest, removed = cut
         quant_suffix = step.quant_suffix or (removed if quant else None)
-        step = _Step(rest, (*step.removed, removed), quant_suffix)
+        step = _Step(rest, (*step.removed, removed), quant_suffix, step.middle)
         yield step
 
 
-def _meta_toggled(name: str) -> str | None:
-    """``Meta-Llama-3.1-8B`` <-> ``Llama-3.1-8B``: Meta renamed its Llama 3.x repos; both are in use."""
+def _respellings(name: str) -> list[tuple[str, str]]:
+    """Other spellings of a family name in use, each with how it was respelled: ``Meta-Llama-3.1-8B`` <->
+    ``Llama-3.1-8B`` (Meta renamed its Llama 3.x repos) and ``Llama2-7B`` -> ``Llama-2-7B`` (the family and its
+    generation written together, as logs and issue titles do)."""
+    out = []
     if re.match(r"(?i)meta-llama-3", name):
-        return name[len("Meta-"):]
-    if re.match(r"(?i)llama-3", name):
-        return f"Meta-{name}"
-    return None
+        out.append((name[len("Meta-"):], "Meta- prefix removed"))
+    elif re.match(r"(?i)llama-3", name):
+        out.append((f"Meta-{name}", "Meta- prefix added"))
+    if (m := re.match(r"(?i)(llama)(\d)(.*)$", name)):
+        out.append((f"{m[1]}-{m[2]}{m[3]}", f"{m[1]}{m[2]} spelled {m[1]}-{m[2]}"))
+    return out
 
 
 def _pick(ids: tuple[str, ...], org: str) -> str:
@@ -432,28 +453,28 @@ def _match(query: str, index: _Index) -> tuple[str | None, MatchKind, list[str]]
 
     org, name = _org(query), _name(query)
     for step in _peel(name):
-        for candidate, toggled in ((step.name, False), (_meta_toggled(step.name), True)):
-            if candidate is None:
-                continue
+        for candidate, toggled in ((step.name, None), *_respellings(step.name)):
             hit = index.by_lower_id.get(f"{org}/{candidate}".lower()) if org else None
             if hit is None and candidate.lower() in index.by_lower_name:
                 hit = _pick(index.by_lower_name[candidate.lower()], org)
             if hit is not None:
-                return hit, "variant", [_variant_sentence(query, hit, step.removed, toggled, sibling=False)]
+                return hit, "variant", [_variant_sentence(query, hit, step, toggled, sibling=False)]
     base = list(_peel(name))[-1]
-    for candidate, toggled in ((base.name, False), (_meta_toggled(base.name), True)):
-        if candidate is not None and candidate.lower() in index.by_base_name:
+    for candidate, toggled in ((base.name, None), *_respellings(base.name)):
+        if candidate.lower() in index.by_base_name:
             hit = _pick(index.by_base_name[candidate.lower()], org)
-            return hit, "variant", [_variant_sentence(query, hit, base.removed, toggled, sibling=True)]
+            return hit, "variant", [_variant_sentence(query, hit, base, toggled, sibling=True)]
     return None, "exact", []
 
 
-def _variant_sentence(query: str, hit: str, removed: tuple[str, ...], toggled: bool, *, sibling: bool) -> str:
+def _variant_sentence(query: str, hit: str, step: _Step, respelled: str | None, *, sibling: bool) -> str:
     how = []
-    if removed:
-        how.append(f"suffix {''.join(reversed(removed))} removed")
-    if toggled:
-        how.append("Meta- prefix " + ("removed" if _name(query).lower().startswith("meta-") else "added"))
+    if step.removed and step.middle:
+        how.append(f"suffixes {', '.join(step.removed)} removed")
+    elif step.removed:
+        how.append(f"suffix {''.join(reversed(step.removed))} removed")
+    if respelled:
+        how.append(respelled)
     hit_org = _org(hit)
     if not _org(query):
         how.append(f"matched by name, {hit_org} being its publisher")
@@ -521,6 +542,8 @@ def _apply_explicit(arch: ModelArch, value: str, from_checkpoint: bool) -> tuple
         raise CatalogError(
             f"--quantization {value}: the stored scheme is unknown for {arch.id}; pass the checkpoint's "
             "config.json (its quantization_config says the scheme) or a more specific value (fp8, int8)")
+    if key in _ON_THE_FLY and current is None:
+        default = default.model_copy(update={"online": True})
     arch = arch.model_copy(update={"quantization": default})
     if key in _ON_THE_FLY and current is None:
         return arch, (f"--quantization {value} on a 16-bit checkpoint: vLLM quantizes the linear layers to "

@@ -7,7 +7,9 @@ import json
 
 from pytest_llmsizer.calculator import COMPONENTS, Estimate, estimate
 from pytest_llmsizer.calculator.resolve import request_from_options
+from pytest_llmsizer.calculator.suggest import suggestions
 from pytest_llmsizer.commands.common import (
+    EXIT_FAILED,
     EXIT_OK,
     fraction,
     non_negative_int,
@@ -24,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Predict per-GPU memory (weights, KV cache, activations, non-torch, CUDA graphs) and the KV "
                     "capacity of a deployment. vLLM by default: it reserves gpu_memory_utilization x total memory "
                     "and fills the rest with KV cache.",
+        epilog="Exit codes: 0 the deployment fits; 1 vLLM would refuse it (the reasons are printed, \"fits\": false "
+               "in JSON); 2 bad input (unknown model or GPU, invalid option, a config key not understood under "
+               "--strict).",
     )
     p.add_argument("model", metavar="MODEL_OR_CONFIG", help="Hugging Face id, or a path to a config.json")
     p.add_argument("--gpu", metavar="NAME", help="GPU name as nvidia-smi/amd-smi print it, or a short name")
@@ -48,10 +53,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-num-batched-tokens", type=positive_int, metavar="T")
     p.add_argument("--block-size", type=positive_int, metavar="B")
     p.add_argument("--enforce-eager", action="store_true", help="no CUDA graphs")
+    p.add_argument("--allow-long-max-model-len", action="store_true",
+                   help="as VLLM_ALLOW_LONG_MAX_MODEL_LEN=1: accept a max_model_len above the model's limit")
     p.add_argument("--batch-size", type=positive_int, metavar="B", help="workload: concurrent sequences")
     p.add_argument("--input-len", type=non_negative_int, metavar="I", help="workload: prompt tokens")
     p.add_argument("--output-len", type=non_negative_int, metavar="O", help="workload: generated tokens")
     p.add_argument("--json", action="store_true", help="print one JSON object (per_gpu_bytes are integers)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse (exit 2) a config with keys the calculator does not understand")
     p.set_defaults(handler=run)
 
 
@@ -80,22 +89,40 @@ def run(args: argparse.Namespace) -> int:
         max_num_batched_tokens=args.max_num_batched_tokens,
         block_size=args.block_size,
         enforce_eager=args.enforce_eager,
+        allow_long_max_model_len=args.allow_long_max_model_len,
         batch_size=args.batch_size,
         input_len=args.input_len,
         output_len=args.output_len,
     )
+    unexplained = request.arch.unexplained_config_keys
+    if args.strict and unexplained:
+        raise LlmsizerError(f"{request.arch.id}: config keys not understood (--strict): {', '.join(unexplained)}")
     result = estimate(request)
+    hints = suggestions(request, result)
     if args.json:
-        print(json.dumps(result.to_json(), indent=2, sort_keys=False))
+        document = result.to_json()
+        if hints:
+            document["suggestions"] = hints
+        print(json.dumps(document, indent=2, sort_keys=False))
     else:
-        print(format_estimate(result))
-    return EXIT_OK
+        print(format_estimate(result, hints))
+    return EXIT_OK if result.fits else EXIT_FAILED
 
 
-def format_estimate(result: Estimate) -> str:
-    """A readable table in GiB and GB, then capacity, the resolved inputs and the assumptions."""
+def format_estimate(result: Estimate, hints: list[str] | None = None) -> str:
+    """A readable table in GiB and GB, then capacity, the resolved inputs and the assumptions; a deployment the
+    engine would refuse starts with DOES NOT FIT and the engine's reasons."""
     inputs = result.inputs
-    lines = [
+    lines = []
+    if not result.fits:
+        lines += ["DOES NOT FIT: vLLM would refuse this deployment:" if inputs["engine"] == "vllm"
+                  else "DOES NOT FIT:"]
+        lines += [f"  - {reason}" for reason in result.problems]
+        if hints:
+            lines.append("what would fit:")
+            lines += [f"  - {hint}" for hint in hints]
+        lines.append("")
+    lines += [
         f"{inputs['model']} on {inputs.get('gpu') or 'GPU'} "
         f"({inputs['gpu_memory_gib']:.2f} GiB visible), engine {inputs['engine']}, "
         f"TP {inputs['tensor_parallel_size']} x PP {inputs['pipeline_parallel_size']}",

@@ -1,0 +1,90 @@
+"""Would vLLM start at all? The checks vLLM makes before (and right after) sizing the KV cache, in its own words.
+
+A sizing tool that prints a number for a deployment the engine refuses is worse than one that prints nothing: the
+user believes the number. Each check below mirrors one refusal in vLLM, with the message it prints (or, where vLLM
+fails on an assertion without a message, a sentence naming that assertion):
+
+* ``ModelConfig.verify_with_parallel_config``: attention heads divisible by TP;
+* ``QKVParallelLinear``: KV heads divisible by TP, or TP a multiple of them (the heads are then replicated);
+* ``MergedColumnParallelLinear`` / ``FusedMoE``: the MLP and expert widths are split evenly over TP (``divide``);
+* expert parallelism: the experts split evenly over the EP group (TP x DP);
+* ``_get_and_verify_max_len``: max_model_len above the model's derived limit needs VLLM_ALLOW_LONG_MAX_MODEL_LEN;
+* ``determine_available_memory`` / ``check_enough_kv_cache_memory``: some KV memory, and room for one request of
+  max_model_len ("To serve at least one request ...").
+
+Pure functions of the request and the numbers the engine model computed; no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pytest_llmsizer.calculator.kv_cache import KvCapacity
+from pytest_llmsizer.catalog.arch import ModelArch
+from pytest_llmsizer.units import GiB
+
+
+def parallel_problems(arch: ModelArch, tp: int, dp: int, expert_parallel: bool) -> list[str]:
+    """The sharding refusals: heads, KV heads, MLP/expert widths over TP; experts over the EP group."""
+    out: list[str] = []
+    if arch.num_attention_heads % tp:
+        out.append(f"Total number of attention heads ({arch.num_attention_heads}) must be divisible by tensor "
+                   f"parallel size ({tp}).")
+    if arch.mla is None and any(kind in ("full", "sliding", "chunked") for kind in arch.layer_attention):
+        kv = arch.num_kv_heads
+        if (kv >= tp and kv % tp) or (kv < tp and tp % kv):
+            out.append(f"Total number of KV heads ({kv}) must be divisible by tensor parallel size ({tp}), or "
+                       f"the tensor parallel size by it (QKVParallelLinear replicates KV heads only then).")
+    if "dense" in arch.layer_mlp and arch.intermediate_size and arch.intermediate_size % tp:
+        out.append(f"MLP intermediate size {arch.intermediate_size} is not divisible by tensor parallel size "
+                   f"({tp}) (MergedColumnParallelLinear: {arch.intermediate_size} is not divisible by {tp}).")
+    if arch.moe is not None and "moe" in arch.layer_mlp:
+        if expert_parallel:
+            ep = tp * dp
+            if arch.moe.num_experts % ep:
+                out.append(f"Number of experts ({arch.moe.num_experts}) is not divisible by the expert parallel "
+                           f"size ({ep} = TP {tp} x DP {dp}).")
+        elif arch.moe.expert_intermediate_size % tp:
+            width = arch.moe.expert_intermediate_size
+            out.append(f"MoE expert intermediate size {width} is not divisible by tensor parallel size ({tp}) "
+                       f"(FusedMoE: {width} is not divisible by {tp}); try --enable-expert-parallel.")
+    return out
+
+
+def length_problem(max_model_len: int, limit: int | None, allow_long: bool) -> str | None:
+    """vLLM ``_get_and_verify_max_len``: a user max_model_len above the derived limit is refused unless allowed."""
+    if limit is None or max_model_len <= limit or allow_long:
+        return None
+    return (f"User-specified max_model_len ({max_model_len}) is greater than the derived max_model_len ({limit}) "
+            "from the model's config.json. To allow overriding this maximum, set the env var "
+            "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 (--allow-long-max-model-len here).")
+
+
+def memory_problems(kv_available: int, capacity: KvCapacity, max_model_len: int,
+                    fits_len: Callable[[int], bool]) -> tuple[list[str], int | None]:
+    """No KV memory at all, or not enough for one request of max_model_len; with the longest max_model_len that
+    would fit (None when max_model_len fits or there is no KV memory)."""
+    if kv_available <= 0 or capacity.num_blocks <= 0:
+        return ["No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
+                "initializing the engine."], None
+    if capacity.request_bytes <= kv_available:
+        return [], None
+    longest = longest_fitting_length(max_model_len, fits_len)
+    return [f"To serve at least one request with the model's max seq len ({max_model_len}), "
+            f"({capacity.request_bytes / GiB:.2f} GiB KV cache is needed, which is larger than the available KV "
+            f"cache memory ({kv_available / GiB:.2f} GiB). Based on the available memory, the estimated maximum "
+            f"model length is {longest}. Try increasing `gpu_memory_utilization` or decreasing `max_model_len` "
+            "when initializing the engine."], longest
+
+
+def longest_fitting_length(upper: int, fits_len: Callable[[int], bool]) -> int:
+    """The largest max_model_len in [0, upper] for which one request fits (binary search, as vLLM's
+    ``estimate_max_model_len`` does); 0 when not even one token fits."""
+    lo, hi = 0, upper
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits_len(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
