@@ -13,7 +13,7 @@ from importlib import resources
 from typing import NoReturn
 
 from pytest_llmsizer import __version__
-from pytest_llmsizer.commands import analyze, batch, check, estimate, importer, validate
+from pytest_llmsizer.commands import analyze, batch, check, estimate, importer, profile, validate
 from pytest_llmsizer.commands.common import EXIT_OK, EXIT_USAGE
 from pytest_llmsizer.errors import LlmsizerError
 
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_parser(sub)
     analyze.add_parser(sub)
     importer.add_parser(sub)
+    profile.add_parser(sub)
     schema = sub.add_parser("schema", help="print the JSON Schema of the native profile format",
                             description="Print the JSON Schema (draft 2020-12) of the native profile format.")
     schema.set_defaults(handler=_run_schema)

@@ -205,6 +205,7 @@ class Hardware(_Strict):
     memory_per_gpu_bytes: NonNegativeBytes | None = Field(
         default=None, description="total memory of one GPU as the runtime sees it (torch / CUDA total)"
     )
+    driver: str | None = Field(default=None, max_length=200, description="GPU driver version, as the device reports it")
 
 
 class Engine(_Strict):
@@ -236,6 +237,14 @@ class Source(_Strict):
     collected: str | None = Field(default=None, description="date of the run or of the source")
     notes: str | None = Field(default=None, max_length=5000)
     log_lines: list[str] | None = Field(default=None, description="verbatim lines the numbers were read from")
+    software: dict[str, str] | None = Field(
+        default=None, description="versions of the engine, libraries and tools that produced the numbers"
+    )
+    failure: str | None = Field(
+        default=None, max_length=5000,
+        description="set only when the run failed (crash, out of memory, timeout, no memory growth): why; the numbers "
+                    "are partial and are not ground truth",
+    )
 
 
 def _files_must_name_the_format(schema: dict[str, Any]) -> None:

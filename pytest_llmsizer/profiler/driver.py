@@ -1,0 +1,110 @@
+"""Run the engine as a child process with its log captured to a file, device memory sampled, and a time limit.
+
+The child gets its own process group, so a timeout or Ctrl-C ends the engine and every worker it started (vLLM
+starts one process per rank), never anything else. Its stdout and stderr go, merged in order, to one log file that
+is kept beside the profile: the profile's numbers can always be traced back to the lines they came from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_llmsizer.errors import LlmsizerError
+from pytest_llmsizer.profiler.devices import DeviceReader
+from pytest_llmsizer.profiler.sampler import MemoryTrace, Sampler, read_baseline, summarize
+
+GRACE_SECONDS = 10.0
+"""After SIGTERM, how long the engine has to exit before SIGKILL."""
+
+OOM_PATTERNS = re.compile(
+    r"CUDA out of memory|HIP out of memory|OutOfMemoryError|torch\.OutOfMemoryError|CUDA error: out of memory"
+    r"|No available memory for the cache blocks|larger than the available KV cache memory"
+    r"|larger than the maximum number of tokens that can be stored in KV cache"
+)
+"""Lines by which torch and vLLM say the model or its KV cache did not fit (notes/vllm-log-formats.md 4)."""
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    command: list[str]
+    returncode: int | None
+    """None when it was killed for the time limit"""
+    timed_out: bool
+    seconds: float
+    log_path: Path
+    trace: MemoryTrace
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def out_of_memory_line(self) -> str | None:
+        for line in self.log_text().splitlines():
+            if OOM_PATTERNS.search(line):
+                return line.strip()
+        return None
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the child's process group, then SIGKILL what is left after the grace period."""
+    for sig, wait in ((signal.SIGTERM, GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_child(command: Sequence[str], *, log_path: Path, reader: DeviceReader, hz: float, timeout: float | None,
+              env: Mapping[str, str] | None = None) -> ChildRun:
+    """Baseline, launch, sample until exit (or the time limit), final reading. Ctrl-C ends the child, then re-raises.
+
+    Raises ``LlmsizerError`` when the program cannot be started (not found, not executable).
+    """
+    command = list(command)
+    if shutil.which(command[0]) is None and not Path(command[0]).is_file():
+        raise LlmsizerError(f"the engine command {command[0]!r} was not found on PATH; install it (vLLM: "
+                            "pip install vllm) or name another launcher with --engine-cmd")
+    baseline = read_baseline(reader, hz)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sampler = Sampler(reader, hz)
+    with open(log_path, "wb") as log:
+        try:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, env=dict(env) if env is not None else None)
+        except OSError as e:
+            raise LlmsizerError(f"cannot start {command[0]!r}: {e.strerror or e}") from None
+        sampler.start()
+        start = time.monotonic()
+        timed_out = False
+        try:
+            while proc.poll() is None:
+                if timeout is not None and time.monotonic() - start > timeout:
+                    timed_out = True
+                    _kill_group(proc)
+                    break
+                time.sleep(0.05)
+        except BaseException:
+            _kill_group(proc)
+            sampler.stop()
+            raise
+        seconds = time.monotonic() - start
+        samples = sampler.stop()
+    final = reader.used_bytes()
+    trace = summarize(baseline, samples, final)
+    return ChildRun(command=command, returncode=None if timed_out else proc.returncode, timed_out=timed_out,
+                    seconds=seconds, log_path=log_path, trace=trace)
