@@ -154,7 +154,7 @@ def report_from_record(profile: Profile, record: ProfileRecord, *, with_inputs: 
         findings=tuple(Finding(**f) for f in record["integrity_findings"]),
         applied=tuple(record["integrity_applied"]),
         not_applicable=dict(record["integrity_not_applicable"]),
-        off=(),
+        off=tuple(record["integrity_off"]),
     )
     return ValidationReport(profile_file=record["profile_file"], profile=profile, calculator=record["calculator"],
                             outcome=outcome_of(record), summary=summary_of(record),

@@ -152,6 +152,7 @@ def _integrity(record: ProfileRecord, profile: Profile, tolerances: Tolerances, 
     ]
     record["integrity_applied"] = list(report.applied)
     record["integrity_not_applicable"] = dict(report.not_applicable)
+    record["integrity_off"] = list(report.off)
     record["integrity_verdict"] = "failed" if report.failed else "passed"
 
 

@@ -87,6 +87,8 @@ class ProfileRecord(TypedDict):
     integrity_findings: list[FindingRecord]
     integrity_applied: list[str]
     integrity_not_applicable: dict[str, str]
+    integrity_off: list[str]
+    """Checks turned off in tolerances.yaml."""
     integrity_error: str | None
     # -- known failure (tolerances.yaml)
     known_failure: str | None
@@ -136,7 +138,7 @@ def empty_record(profile_file: str, calculator: str) -> ProfileRecord:
         "calculator": calculator, "rows": [], "assumptions": [], "primary_quantity": None,
         "primary_error_pct": None, "match_quality": None, "recommendations": [], "error": None,
         "accuracy_verdict": None, "integrity_verdict": None, "integrity_findings": [], "integrity_applied": [],
-        "integrity_not_applicable": {}, "integrity_error": None, "known_failure": None,
+        "integrity_not_applicable": {}, "integrity_off": [], "integrity_error": None, "known_failure": None,
         "known_failure_strict": False,
     }
 
