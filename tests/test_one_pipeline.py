@@ -144,3 +144,29 @@ def test_api_gives_the_pipelines_record() -> None:
     assert report.summary.overall_match == record["match_quality"] == "Excellent"
     assert not fails_the_run(record)
     assert compute_metrics([record], tolerances.gate).n_in_gate == 1
+
+
+def test_plugin_json_records_are_the_pipelines(doors: dict) -> None:
+    """Every record of the plugin's JSON report is exactly what the pipeline gives in-process for that file: the same
+    integrity checks run (the catalog's parameter count for every door), the same verdicts and known failures."""
+    from pytest_llmsizer.errors import ProfileError
+    from pytest_llmsizer.pluggable.loader import builtin
+    from pytest_llmsizer.profile.load import load_profile
+
+    root = doors["root"]
+    tolerances = load_tolerances(root / "tolerances.yaml")
+    report = json.loads((root / "plugin.json").read_text())
+    assert len(report["profiles"]) == len(list((root / "profiles").rglob("*.json")))
+    for record in report["profiles"]:
+        file = record["profile_file"]
+        try:
+            profile, error = load_profile(root / file), None
+        except ProfileError as e:
+            profile, error = None, e.render()
+        ours = validate(profile, file, calculator=builtin, calculator_name="builtin", tolerances=tolerances,
+                        load_error=error)
+        ours = json.loads(json.dumps(ours))
+        for key in ("node_id", "error", "integrity_error"):  # the load error names the file as each door read it
+            record.pop(key)
+            ours.pop(key)
+        assert record == ours, file

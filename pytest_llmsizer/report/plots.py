@@ -2,7 +2,7 @@
 
 Built with matplotlib's object-oriented ``Figure`` API (no pyplot, no global figure manager, no GUI backend), so the
 functions are safe to call from any thread and never open a window. Every function takes profile records (see
-``report/records.py``) and returns an SVG document as text, or ``None`` when the records hold nothing to plot.
+``validation/record.py``) and returns an SVG document as text, or ``None`` when the records hold nothing to plot.
 
 Output is deterministic: the SVG id salt is fixed, the date is left out of the metadata and point jitter is a fixed
 sequence, so the same records give byte-identical SVG. Text is kept as ``<text>`` (``svg.fonttype = none``) rather
