@@ -12,7 +12,10 @@ times, each in a fresh subprocess with ``time.perf_counter`` around it:
   ``json.load`` on one of the files (1 item per profile);
 * ``serial``: ``pytest profiles -p no:cacheprovider -q`` (2 items per profile: accuracy and integrity);
 * ``-n 2``: the same with pytest-xdist and two workers;
-* ``serial+html+csv``: serial with ``--html report.html --self-contained-html --llmsizer-csv rec.csv``.
+* ``serial+html+csv``: serial with ``--html report.html --self-contained-html --llmsizer-csv rec.csv``;
+* ``main job, committed corpus (serial)``: ``pytest profiles -p no:cacheprovider -q`` in the repository itself, i.e.
+  the real committed profiles with the repository's tolerances.yaml (2 items per profile). ``--corpus-only`` times
+  only this line (no synthetic profiles are generated).
 
 It prints one table: the variant, its wall seconds, ms per item (the items of that variant: N for the baseline,
 2N for the plugin) and the ratio of its wall time to the baseline's. ``--profile`` also runs the serial variant under
@@ -196,10 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per variant; the fastest is reported")
     parser.add_argument("--seed", type=int, default=20261129, help="seed of the perturbations and names")
     parser.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it (default: a temp folder)")
+    parser.add_argument("--corpus-only", action="store_true",
+                        help="time only the main job on the committed corpus (profiles/, serial)")
     parser.add_argument("--without-known-failures", action="store_true",
                         help="built-in default tolerances: the sources' known failures then fail (and print)")
     args = parser.parse_args(argv)
 
+    corpus = sorted((REPO / "profiles").rglob("*.json"))
+    corpus_variant = ("main job, committed corpus (serial)", REPO,
+                      [sys.executable, "-m", "pytest", "profiles", "-p", "no:cacheprovider", "-q"], 2 * len(corpus))
+    if args.corpus_only:
+        return _corpus_only(corpus_variant, len(corpus), args.repeat)
     work = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="llmsizer-bench-"))
     try:
         run = work / "run"
@@ -219,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             ("-n 2", run, [*plugin, "-n", "2"], 2 * args.n),
             ("serial + html + csv", run,
              [*plugin, "--html", "report.html", "--self-contained-html", "--llmsizer-csv", "rec.csv"], 2 * args.n),
+            corpus_variant,
         ]
         print(f"{args.n} synthetic profiles in {run / 'profiles'}; python {sys.version.split()[0]}; "
               f"{len(sources)} estimable source profiles, {known} of them known failures (xfail); "
@@ -260,6 +271,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _corpus_only(variant: tuple[str, Path, list[str], int], n: int, repeat: int) -> int:
+    """Time the main job on the committed corpus alone (fastest of ``repeat`` runs) and print one line."""
+    label, cwd, command, items = variant
+    with tempfile.TemporaryDirectory(prefix="llmsizer-bench-") as tmp:
+        best = min((timed(command, cwd, Path(tmp) / "last.log") for _ in range(max(1, repeat))),
+                   key=lambda result: result[0])
+    wall, rc, last = best
+    print(f"{n} committed profiles; python {sys.version.split()[0]}; fastest of {repeat} run(s)")
+    print(f"{label}: {items} items, {wall:.2f} s wall, {wall / items * 1000:.3f} ms/item, exit {rc}  ({last[:70]})")
+    return 0
 
 
 if __name__ == "__main__":

@@ -205,7 +205,8 @@ class RunRecorder:
             return result
         if not results.records:
             return result
-        results.metrics = compute_metrics(results.final_records(), state.tolerances.gate)
+        results.metrics = compute_metrics(results.final_records(), state.tolerances.gate,
+                                          selection=state.settings.selection)
         if not state.gate_enabled:
             why = "--llmsizer-no-gate" if not state.settings.gate else "gate.enabled: false in tolerances.yaml"
             results.gate_note = f"gate: off ({why})"
@@ -230,7 +231,8 @@ class RunRecorder:
 
         records = results.final_records()
         if results.metrics is None:
-            results.metrics = compute_metrics(records, self.state.tolerances.gate)
+            results.metrics = compute_metrics(records, self.state.tolerances.gate,
+                                              selection=self.state.settings.selection)
         timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
             if settings.csv_path is not None:

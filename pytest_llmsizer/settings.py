@@ -93,6 +93,9 @@ class Settings:
     json_path: Path | None = None
     gate: bool = True
     """Neither ``--llmsizer-no-gate`` nor ini ``llmsizer_gate = false`` (tolerances.yaml may still turn it off)."""
+    selection: bool = False
+    """The run validates a chosen part of the profiles: ``-k``, ``-m``, ``--deselect``, or a path argument inside a
+    profile directory (a sub-directory, a file). The gate's ``min_profiles`` is then not judged."""
 
     @property
     def calculator_name(self) -> str:
@@ -127,6 +130,21 @@ def _explicit_json_files(config: _Config) -> frozenset[Path]:
     return frozenset(found)
 
 
+def _narrowed(config: _Config, profile_paths: list[Path]) -> bool:
+    """Whether the command line picks part of the profiles rather than all of them."""
+    option = config.getoption
+    if option("keyword") or option("markexpr") or option("deselect"):
+        return True
+    for arg in config.args:
+        path = Path(arg.split("::")[0])
+        if not path.is_absolute():
+            path = Path(config.invocation_params.dir) / path
+        path = path.resolve()
+        if "::" in arg or any(path != root and path.is_relative_to(root) for root in profile_paths):
+            return True
+    return False
+
+
 def resolve_settings(config: _Config) -> Settings:
     """Command line over ini over defaults. Raises ``CalculatorError`` for contradictory calculator choices."""
     spec_option = config.getoption("llmsizer_calculator")
@@ -159,7 +177,7 @@ def resolve_settings(config: _Config) -> Settings:
         tolerances_path: Path | None = Path(tolerances_option)
     else:
         tolerances_path = tolerances_ini or (default_tolerances if default_tolerances.is_file() else None)
-    paths = (ini_paths or [default_dir]) + option_paths
+    paths = [p.resolve() for p in (ini_paths or [default_dir]) + option_paths]
     return Settings(
         active=True,
         tolerances_path=tolerances_path,
@@ -167,10 +185,11 @@ def resolve_settings(config: _Config) -> Settings:
         calculator_cmd=command or None,
         calculator_timeout_s=_timeout(config.getoption("llmsizer_calculator_timeout"),
                                       config.getini("llmsizer_calculator_timeout")),
-        profile_paths=tuple(p.resolve() for p in paths),
+        profile_paths=tuple(paths),
         explicit_files=explicit,
         profile_glob=config.getini("llmsizer_profile_glob") or "*.json",
         csv_path=csv_path,
         json_path=json_path,
         gate=bool(config.getini("llmsizer_gate")) and not config.getoption("llmsizer_no_gate"),
+        selection=_narrowed(config, paths),
     )

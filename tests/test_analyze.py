@@ -40,9 +40,10 @@ def test_real_profiles_known_failures_apart(real: tuple[Path, dict]) -> None:
     csv_path, _ = real
     rows = load_rows(csv_path)
     a = analyze(rows)
-    assert a.n_rows == 36
-    assert a.n_known_failures == 28
-    assert a.n_analyzed == 8
+    # the corpus grows with every import (profiles/README.md): count it rather than pin it
+    assert a.n_rows == len(list((ROOT / "profiles").rglob("*.json"))) >= 200
+    assert a.n_known_failures == sum(r["accuracy_verdict"] == "xfailed" for r in rows) > 0
+    assert a.n_analyzed == a.n_rows - a.n_known_failures - a.n_unrated
     assert {k.profile for k in a.known_failures} == {r["profile_file"] for r in rows
                                                      if r["accuracy_verdict"] == "xfailed"}
     assert all(k.reason for k in a.known_failures)
@@ -50,7 +51,7 @@ def test_real_profiles_known_failures_apart(real: tuple[Path, dict]) -> None:
     others = Counter(r["match_quality"] for r in rows if r["accuracy_verdict"] != "xfailed" and r["match_quality"])
     assert {b.band: b.count for b in a.bands} == {band: others.get(band, 0) for band in
                                                   ("Excellent", "Good", "Acceptable", "Fair", "Poor")}
-    assert sum(b.count for b in a.bands) == 8
+    assert sum(b.count for b in a.bands) == a.n_analyzed
     assert any(r["match_quality"] == "Poor" for r in rows if r["accuracy_verdict"] == "xfailed")
     # empty cells stay None, never "" or 0
     assert any(r["difference_pct"] is None for r in rows)
@@ -74,12 +75,14 @@ def test_real_profiles_metrics_match_the_plugin_gate(real: tuple[Path, dict]) ->
 
 
 def test_real_profiles_render_every_format(real: tuple[Path, dict]) -> None:
-    a = analyze(load_rows(real[0]))
+    rows = load_rows(real[0])
+    a = analyze(rows)
     doc = json.loads(render(a, "json", detailed=True))
-    assert doc["n_known_failures"] == 28 and len(doc["profiles"]) == 36
+    known = sum(r["accuracy_verdict"] == "xfailed" for r in rows)
+    assert doc["n_known_failures"] == known and len(doc["profiles"]) == len(rows)
     assert "profiles" not in json.loads(render(a, "json", detailed=False))
     text = render(a, "text", detailed=True)
-    assert "Known failures (28, not in the metrics)" in text
+    assert f"Known failures ({known}, not in the metrics)" in text
     assert "vllm-windows-6--opt-125m.json" in text
     md = render(a, "markdown", detailed=False)
     assert "| band | count | share |" in md

@@ -91,3 +91,16 @@ def test_importing_the_plugin_loads_no_heavy_module():
             f"print([m for m in {heavy!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
+
+
+def test_min_profiles_guards_the_whole_set_not_a_selection(project: pytest.Pytester):
+    """``gate.min_profiles`` guards the corpus against profiles dropping out of the gate; a selection (-k, -m, a
+    sub-path) is judged on the metrics of what it ran, and shows the count without judging it."""
+    (project.path / "tolerances.yaml").write_text(TOLERANCES + "gate:\n  min_profiles: 5\n")
+    full = project.runpytest("-p", "no:cacheprovider")
+    assert full.ret == 1
+    full.stdout.fnmatch_lines(["FAIL llmsizer accuracy gate failed: profiles in the gate = 2 (target >= 5)"])
+    for selection in (("-k", "opt"), (f"profiles/{GOOD[0]}",)):
+        result = project.runpytest("-p", "no:cacheprovider", *selection)
+        assert result.ret == 0, selection
+        result.stdout.fnmatch_lines(["profiles in the gate*>= 5*(a selection: not judged)", "gate: passed"])

@@ -67,3 +67,14 @@ def test_settings_are_frozen(pytester: pytest.Pytester):
     assert settings.active and settings.gate is False
     with pytest.raises(AttributeError):
         settings.gate = True  # type: ignore[misc]
+
+
+def test_a_selection_is_recognised(pytester: pytest.Pytester):
+    (pytester.path / "profiles" / "sub").mkdir(parents=True)
+    (pytester.path / "profiles" / "sub" / "a.json").write_text("{}")
+    assert not resolve_settings(pytester.parseconfig()).selection
+    assert not resolve_settings(pytester.parseconfig("profiles")).selection
+    assert not resolve_settings(pytester.parseconfig("tests", "profiles")).selection
+    for args in (("-k", "llama"), ("-m", "integrity"), ("profiles/sub",), ("profiles/sub/a.json",),
+                 ("profiles/sub/a.json::accuracy",), ("--deselect", "profiles/sub/a.json::accuracy")):
+        assert resolve_settings(pytester.parseconfig(*args)).selection, args

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from pytest_llmsizer.calculator import coefficients as k
+from pytest_llmsizer.calculator import deepseek_v4
 from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
 from pytest_llmsizer.calculator.cuda_graphs import graph_pool_bytes
 from pytest_llmsizer.calculator.feasibility import length_problem, memory_problems, parallel_problems
@@ -129,6 +130,14 @@ def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], lis
     rotary = rotary_cache_bytes(arch, dtype)
     totals, first_breakdown, platform_terms = [], {}, []
     for i, layers in enumerate(stages):
+        if arch.compressed_attention is not None:  # DeepSeek-V4: its own inventory and pricing
+            by_kind = deepseek_v4.stage_weight_bytes(arch, layers, first=i == 0, last=i == len(stages) - 1, sh=sh,
+                                                     dtype_bytes=dtype_bytes(dtype))
+            if i == 0:
+                first_breakdown = {kind: round(v) for kind, v in sorted(by_kind.items())}
+            platform_terms.append({})  # ROCm load terms are not modelled for V4 (no MI300X log of it)
+            totals.append(int(sum(by_kind.values())) + rotary)
+            continue
         inv = stage_inventory(arch, layers, first=i == 0, last=i == len(stages) - 1, sh=sh)
         by_kind = weight_bytes(arch, inv, dtype=dtype, quant=arch.quantization, tp=sh.tp)
         if i == 0:
@@ -196,7 +205,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     defaults = batch_defaults(version, req.gpu_memory_bytes, req.gpu_name, max_model_len)
     batched = req.max_num_batched_tokens or defaults.max_num_batched_tokens
     seqs = min(req.max_num_seqs or defaults.max_num_seqs, batched)
-    block = req.block_size or k.DEFAULT_BLOCK_SIZE
+    block = req.block_size or (deepseek_v4.DEFAULT_BLOCK_SIZE if arch.compressed_attention else k.DEFAULT_BLOCK_SIZE)
     if not (req.max_num_batched_tokens and req.max_num_seqs):
         assumptions.append(
             f"vLLM {version[0]}.{version[1]} API-server defaults: max_num_batched_tokens={batched}, "
@@ -219,24 +228,38 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     requested = int(util * req.gpu_memory_bytes)
     kv_available = vllm_kv_pool_bytes(req.gpu_memory_bytes, util, weights=weights, activations=activations,
                                       non_torch=non_torch, cuda_graphs=graphs if graphs_in_budget else 0)
-    kv_specs = [layer_specs(arch, layers, tp, req.kv_cache_dtype, dtype) for layers in stages]
-    capacities = [
-        kv_capacity(specs, kv_available, block_size=block, max_model_len=max_model_len,
-                    max_num_batched_tokens=batched)
-        for specs in kv_specs
-    ]
-    # vLLM allocates the same block count on every stage: the smallest stage capacity decides (vllm#34076)
-    limiting = min(capacities, key=lambda c: c.num_blocks)
+    if arch.compressed_attention is not None:  # DeepSeek-V4: fixed + growing part per request
+        capacities = [
+            deepseek_v4.kv_capacity(arch, layers, kv_available, block_size=block, max_model_len=max_model_len,
+                                    max_num_batched_tokens=batched)
+            for layers in stages
+        ]
+        limiting = min(capacities, key=lambda c: c.num_blocks)
+        v4_layers = stages[capacities.index(limiting)]
+
+        def fits_len(length: int) -> bool:
+            need, _, _ = deepseek_v4.request_bytes(arch, v4_layers, block_size=block, max_model_len=max(length, 1),
+                                                   max_num_batched_tokens=batched)
+            return need <= kv_available
+    else:
+        kv_specs = [layer_specs(arch, layers, tp, req.kv_cache_dtype, dtype) for layers in stages]
+        capacities = [
+            kv_capacity(specs, kv_available, block_size=block, max_model_len=max_model_len,
+                        max_num_batched_tokens=batched)
+            for specs in kv_specs
+        ]
+        # vLLM allocates the same block count on every stage: the smallest stage capacity decides (vllm#34076)
+        limiting = min(capacities, key=lambda c: c.num_blocks)
+        limiting_specs = kv_specs[capacities.index(limiting)]
+
+        @functools.cache
+        def layout() -> KvLayout:  # only needed when one max-length request does not fit
+            return kv_layout(limiting_specs, block)
+
+        def fits_len(length: int) -> bool:
+            return layout().request_bytes(max(length, 1), batched) <= kv_available
     kv_bytes = max(kv_available, 0)
     total = weights + kv_bytes + activations + non_torch + graphs
-    limiting_specs = kv_specs[capacities.index(limiting)]
-
-    @functools.cache
-    def layout() -> KvLayout:  # only needed when one max-length request does not fit
-        return kv_layout(limiting_specs, block)
-
-    def fits_len(length: int) -> bool:
-        return layout().request_bytes(max(length, 1), batched) <= kv_available
 
     memory, longest = memory_problems(kv_available, limiting, max_model_len, fits_len)
     problems += memory

@@ -94,6 +94,9 @@ def state_bytes_per_request(arch: ModelArch, kind: str, tp: int, model_dtype: st
 
 
 def layer_specs(arch: ModelArch, layers: range, tp: int, kv_dtype: str | None, model_dtype: str) -> list[LayerKv]:
+    if arch.compressed_attention is not None:
+        raise EstimateError(f"{arch.id}: DeepSeek-V4 compressed attention is modelled for vLLM's paged pool only "
+                            "(calculator/deepseek_v4.py), not per sequence")
     per_token = attention_bytes_per_token(arch, tp, kv_dtype, model_dtype)
     full_per_token = attention_bytes_per_token(arch, tp, kv_dtype, model_dtype, full=True)
     by_kind: dict[str, LayerKv | None] = {}  # one spec object per layer kind: layers of a kind are identical

@@ -207,6 +207,10 @@ def stage_inventory(arch: ModelArch, layers: range, *, first: bool, last: bool, 
 def total_parameters(arch: ModelArch) -> int:
     """Logical parameter count of the whole model (no sharding, no padding, no MTP layers). Cached: an architecture
     is immutable, and the plugin asks once per profile."""
+    if arch.compressed_attention is not None:
+        from pytest_llmsizer.calculator.deepseek_v4 import total_parameters as v4_total  # DeepSeek-V4's own layout
+
+        return v4_total(arch)
     sh = Sharding()
     c = stage_inventory(arch, range(arch.num_layers), first=True, last=True, sh=sh)
     pad = padded_vocab_per_rank(arch.vocab_size, 1) - arch.vocab_size

@@ -103,6 +103,19 @@ def _embedded_arch(config: dict[str, Any], model_id: str) -> ModelArch:
         raise CatalogError(f"$.model.config: cannot read the architecture ({type(e).__name__}: {e})") from None
 
 
+_FLAG_ARGS = {"enable_expert_parallel": ("enable-expert-parallel", "enable_expert_parallel"),
+              "language_model_only": ("language-model-only", "language_model_only")}
+"""Request flags a profile can carry only in ``engine.extra_args`` (vLLM CLI spelling or Python keyword)."""
+
+
+def _flag(extra: dict[str, Any] | None, names: tuple[str, ...]) -> bool:
+    """A boolean vLLM flag from ``engine.extra_args``: present and not false ("True", true, "" all count)."""
+    for name in names:
+        if extra and name in extra:
+            return str(extra[name]).strip().lower() not in ("false", "0", "no")
+    return False
+
+
 def request_from_profile(profile: Profile) -> EstimateRequest:
     """The calculator inputs a profile implies: same model, GPU, parallelism and engine settings."""
     eng = profile.engine
@@ -129,6 +142,8 @@ def request_from_profile(profile: Profile) -> EstimateRequest:
         tensor_parallel_size=eng.tensor_parallel_size,
         pipeline_parallel_size=eng.pipeline_parallel_size,
         data_parallel_size=eng.data_parallel_size,
+        enable_expert_parallel=_flag(eng.extra_args, _FLAG_ARGS["enable_expert_parallel"]),
+        language_model_only=_flag(eng.extra_args, _FLAG_ARGS["language_model_only"]),
         dtype=profile.model.dtype,
         kv_cache_dtype=eng.kv_cache_dtype,
         gpu_memory_utilization=eng.gpu_memory_utilization,

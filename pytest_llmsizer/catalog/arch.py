@@ -40,6 +40,26 @@ class IndexerSpec(_Frozen):
     index_n_heads: int = Field(gt=0)
 
 
+class CompressedAttentionSpec(_Frozen):
+    """DeepSeek-V4 attention: one shared 512-wide latent (fp8_ds_mla), a 128-token sliding window on every layer, and
+    on layers with ``compress_ratio`` 4 or 128 a compressed KV (plus, at ratio 4, a lightning-indexer key cache).
+    Sizes follow ../shared/notes/architectures.md section 2; the calculator's home for it is
+    ``calculator/deepseek_v4.py``."""
+
+    compress_ratios: tuple[int, ...] = Field(description="per decoder layer: 0 (window only), 4 or 128")
+    head_dim: int = Field(gt=0, description="latent width (512)")
+    qk_rope_head_dim: int = Field(gt=0)
+    q_lora_rank: int = Field(gt=0)
+    o_lora_rank: int = Field(gt=0)
+    o_groups: int = Field(gt=0)
+    index_n_heads: int = Field(gt=0)
+    index_head_dim: int = Field(gt=0)
+    hc_mult: int = Field(default=1, gt=0, description="hyper-connection streams (mHC)")
+    expert_format: Literal["mxfp4", "nvfp4"] | None = Field(
+        default=None, description="routed experts' storage when it differs from the other linear layers: mxfp4 "
+        "(expert_dtype fp4) or nvfp4 (ModelOpt moe_quant_algo NVFP4)")
+
+
 class MoeSpec(_Frozen):
     num_experts: int = Field(gt=0)
     experts_per_token: int = Field(gt=0)
@@ -158,6 +178,7 @@ class ModelArch(_Frozen):
     linear_attention: LinearAttentionSpec | None = None
     mamba: MambaSpec | None = None
     vision: VisionSpec | None = None
+    compressed_attention: CompressedAttentionSpec | None = None
     num_mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction layers (not loaded by default)")
     mtp_layer_attention: tuple[AttentionKind, ...] = Field(
         default=(), description="layer kinds of one MTP step when the config spells them out (Nemotron-H "

@@ -395,6 +395,8 @@ def quant_from_config(qc: Mapping[str, Any], model_id: str) -> QuantSpec | None:
         return None
     inner = qc.get("quantization") if isinstance(qc.get("quantization"), Mapping) else None  # ModelOpt
     method = str(qc.get("quant_method") or (inner or {}).get("quant_algo") or "").lower()
+    if method == "modelopt" and str(qc.get("quant_algo") or "").lower() == "nvfp4":
+        method = "nvfp4"  # ModelOpt NVFP4 written into config.json (nvidia/*-NVFP4): quant_algo at the top level
     ignore = list(qc.get("modules_to_not_convert") or qc.get("ignore") or qc.get("exclude_modules")
                   or (inner or {}).get("exclude_modules") or [])
     not_converted = _not_converted(ignore)
@@ -460,6 +462,12 @@ def quant_from_config(qc: Mapping[str, Any], model_id: str) -> QuantSpec | None:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _kimi_explained(unexplained: tuple[str, ...]) -> tuple[str, ...]:
+    from pytest_llmsizer.catalog.kimi_linear import explained  # the keys its translation reads or explains
+
+    return explained(unexplained)
+
+
 def _refuse_unmodelled(cfg: Config, model_id: str) -> None:
     """Features the calculator does not price: refusing is better than a silent error (the key is read here)."""
     if cfg.get("cross_attention_layers"):
@@ -486,8 +494,20 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         raise CatalogError(f"{model_id}: config.json must be a JSON object")
     cfg = text_config(config)
     model_type = str(cfg.get("model_type") or "unknown")
+    if model_type == "kimi_linear":
+        from pytest_llmsizer.catalog.kimi_linear import normalise  # nested hybrid layout -> generic keys
+
+        cfg = normalise(cfg, model_id)
     if model_type == "deepseek_v4" or cfg.get("compress_ratios"):
-        raise CatalogError(f"{model_id}: DeepSeek-V4 compressed attention is not supported yet")
+        from pytest_llmsizer.catalog.deepseek_v4 import deepseek_v4_arch  # its own reader: compressed attention
+
+        v4_qc = cfg.get("quantization_config") or config.get("quantization_config")
+        v4_reported = config.get("_num_parameters")
+        return deepseek_v4_arch(
+            config, cfg, model_id, moe=_moe(cfg, _require_int(cfg, model_id, "hidden_size"), model_id),
+            quantization=quant_from_config(v4_qc, model_id) if isinstance(v4_qc, Mapping) and v4_qc else None,
+            source=source, aliases=aliases, notes=notes,
+            reported=int(v4_reported) if isinstance(v4_reported, (int, float)) and v4_reported else None)
     _refuse_unmodelled(cfg, model_id)
 
     hidden = _require_int(cfg, model_id, "hidden_size", "n_embd", "d_model")
@@ -590,7 +610,8 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         dtype=str(dtype).replace("torch.", "") if dtype else None,
         quantization=quant_from_config(qc, model_id) if isinstance(qc, Mapping) and qc else None,
         num_parameters_reported=int(reported) if isinstance(reported, (int, float)) and reported else None,
-        unexplained_config_keys=unexplained_keys(config),
+        unexplained_config_keys=_kimi_explained(unexplained_keys(config)) if model_type == "kimi_linear"
+        else unexplained_keys(config),
     )
 
 
