@@ -66,6 +66,14 @@ def relative_name(path: Path) -> str:
     return absolute.relative_to(cwd).as_posix() if absolute.is_relative_to(cwd) else path.as_posix()
 
 
+def _selection(paths: list[str]) -> bool:
+    """Whether the paths pick part of the profiles, by the plugin's rule: the whole set is ``./profiles`` (the
+    plugin's default profile directory) or a directory holding it; anything narrower is a selection, for which the
+    gate's ``min_profiles`` is shown but not judged, as under ``pytest -k``."""
+    whole = (Path.cwd() / "profiles").resolve()
+    return not any(whole == (p := Path(text).resolve()) or whole.is_relative_to(p) for text in paths)
+
+
 def _line(record: ProfileRecord) -> str:
     """One line of the batch summary, from the record's verdicts."""
     file, verdict = record["profile_file"], record["accuracy_verdict"]
@@ -115,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
             atomic_write_text(out_dir / f"{stem}_validation.json", dump_json(report.to_json()))
         print(f"[{i}/{len(files)}] {file}: {record['accuracy_verdict']} ({record['match_quality'] or 'not compared'})",
               file=sys.stderr)
-    metrics = compute_metrics(records, tolerances.gate)
+    metrics = compute_metrics(records, tolerances.gate, selection=_selection(args.paths))
     errors = sum(r["error"] is not None and r["accuracy_verdict"] == "failed" for r in records)
     outside = sum(r["error"] is None and r["accuracy_verdict"] == "failed" for r in records)
     known = sum(r["accuracy_verdict"] == "xfailed" for r in records)
@@ -140,12 +148,13 @@ def run(args: argparse.Namespace) -> int:
         "",
         *totals,
         "",
-        *summary_lines(records, metrics, gate_failure_line(metrics), gate_note),
+        *(metric_lines := summary_lines(records, metrics, gate_failure_line(metrics), gate_note)),
     ]
     summary_path = out_dir / f"batch-summary-{now.strftime('%Y%m%d_%H%M%S')}.txt"
     atomic_write_text(summary_path, "\n".join(summary) + "\n")
     if args.csv and records:
         append_records(Path(args.csv), records, now.isoformat(timespec="seconds"))
     print("\n".join(totals))
+    print(metric_lines[-1])  # the gate's verdict on these profiles (batch's exit code does not depend on it)
     print(f"reports: {out_dir}  summary: {summary_path}")
     return EXIT_FAILED if any(fails_the_run(r) for r in records) else EXIT_OK
