@@ -84,7 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_llmsizer.report.html import HtmlHooks
 
         config.pluginmanager.register(HtmlHooks(lambda: SimpleNamespace(
-            records=results.records, metrics=results.metrics, tolerances=state.tolerances)), "llmsizer-html")
+            records={r["profile_file"]: r for r in results.final_records()}, metrics=results.metrics,
+            tolerances=state.tolerances)), "llmsizer-html")
 
 
 def _claimed(settings: Settings, file_path: Path) -> bool:
