@@ -107,8 +107,13 @@ class ProfileItem(pytest.Item):
         return self.parent.relpath
 
     def _record(self) -> ProfileRecord:
-        record = self.parent.record(accuracy=isinstance(self, AccuracyItem)).copy()
-        record["node_id"] = self.nodeid.rsplit("::", 1)[0] + "::accuracy"
+        from pytest_llmsizer.validation.record import integrity_part
+
+        if isinstance(self, AccuracyItem):
+            record = self.parent.record().copy()
+            record["node_id"] = self.nodeid
+        else:
+            record = integrity_part(self.parent.record(accuracy=False))
         self.record = record
         return record
 

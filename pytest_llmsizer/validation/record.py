@@ -165,6 +165,16 @@ def set_profile_facts(record: ProfileRecord, profile: Profile) -> None:
     })
 
 
+def integrity_part(record: ProfileRecord) -> ProfileRecord:
+    """The record without its accuracy half (what a pytest integrity item reports: the accuracy item reports the
+    whole record, and an integrity item's copy of the comparison would only double what travels over xdist)."""
+    part = record.copy()
+    part.update({"node_id": None, "rows": [], "assumptions": [], "primary_quantity": None,
+                 "primary_error_pct": None, "match_quality": None, "recommendations": [], "error": None,
+                 "accuracy_verdict": None})
+    return part
+
+
 def row_of(record: Mapping[str, Any], quantity: str) -> RowRecord | None:
     return next((r for r in record.get("rows") or [] if r["quantity"] == quantity), None)
 
