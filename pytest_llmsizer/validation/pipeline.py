@@ -90,8 +90,9 @@ def validate(profile: Profile | None, profile_file: str, *, calculator: Calculat
         return record
     set_profile_facts(record, profile)
     params = profile.model.num_parameters or catalog_parameters(profile)
-    record["model_params"] = params  # the calculator's own count fills in below when neither knows it
     accuracy_ok = _accuracy(record, profile, calculator, calculator_name, tolerances) if accuracy else False
+    if record["model_params"] is None:  # the profile's count, else the calculator's, else the catalog's
+        record["model_params"] = params
     _integrity(record, profile, tolerances, params)
     if not accuracy:
         return record

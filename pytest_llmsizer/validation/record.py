@@ -55,7 +55,7 @@ class ProfileRecord(TypedDict):
     """The accuracy item's pytest node id (``<profile_file>::accuracy``), None when it did not run."""
     model_id: str | None
     model_params: int | None
-    """The profile's parameter count, else the catalog's, else the calculator's (``inputs.num_parameters``)."""
+    """The profile's parameter count, else the calculator's (``inputs.num_parameters``), else the catalog's."""
     gpu_type: str | None
     gpu_count: int | None
     tp_size: int | None
