@@ -161,3 +161,4 @@ def calculated(est: Estimate) -> dict[str, float]:
 
 def run_case(case: Case) -> dict[str, float]:
     return calculated(estimate(request_for(case)))
+

@@ -13,7 +13,18 @@ from importlib import resources
 from typing import NoReturn
 
 from pytest_llmsizer import __version__
-from pytest_llmsizer.commands import analyze, batch, check, estimate, importer, profile, validate
+from pytest_llmsizer.commands import (
+    analyze,
+    batch,
+    calibrate,
+    check,
+    compare,
+    estimate,
+    importer,
+    profile,
+    trend,
+    validate,
+)
 from pytest_llmsizer.commands.common import EXIT_OK, EXIT_USAGE
 from pytest_llmsizer.errors import LlmsizerError
 
@@ -44,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_parser(sub)
     check.add_parser(sub)
     analyze.add_parser(sub)
+    compare.add_parser(sub)
+    trend.add_parser(sub)
+    calibrate.add_parser(sub)
     importer.add_parser(sub)
     profile.add_parser(sub)
     schema = sub.add_parser("schema", help="print the JSON Schema of the native profile format",

@@ -45,7 +45,9 @@ def _is_worker(config: pytest.Config) -> bool:
 
 
 def _load(settings: Settings, config: pytest.Config) -> PluginState:
-    """Load the tolerances file and the calculator the settings name (the first heavy imports of a run)."""
+    """Load the tolerances file, the calculator the settings name, and the calibration and baseline of
+    ``plugin_loop`` (the first heavy imports of a run)."""
+    from pytest_llmsizer import plugin_loop
     from pytest_llmsizer.pluggable.loader import load_calculator
     from pytest_llmsizer.report.csv_record import check_appendable
     from pytest_llmsizer.validation.tolerances import load_tolerances
@@ -58,9 +60,13 @@ def _load(settings: Settings, config: pytest.Config) -> PluginState:
         calculator = command_calculator(settings.calculator_cmd, settings.calculator_timeout_s)
     else:
         calculator = load_calculator(settings.calculator_spec)
+    calculator, name = plugin_loop.configure(config, settings.calculator_spec, settings.calculator_cmd, calculator,
+                                             _is_worker(config))
+    if settings.calculator_cmd:
+        name = settings.calculator_cmd
     if settings.csv_path is not None and not _is_worker(config):
         check_appendable(settings.csv_path)  # refuse early, before any test runs
-    return PluginState(settings=settings, tolerances=tolerances, calculator=calculator)
+    return PluginState(settings=settings, tolerances=tolerances, calculator=calculator, calculator_name=name)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -217,7 +223,16 @@ class RunRecorder:
             results.gate_line = gate_failure_line(results.metrics)
             if results.gate_line:
                 session.testsfailed += 1
+        from pytest_llmsizer import plugin_loop
+
+        plugin_loop.after_metrics(self.config, [dict(r) for r in results.final_records()], state.tolerances.gate,
+                                  self._timestamp(), state.gate_enabled, session)
         return result
+
+    def _timestamp(self) -> str:
+        if self.results.timestamp is None:
+            self.results.timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return self.results.timestamp
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -234,7 +249,9 @@ class RunRecorder:
         if results.metrics is None:
             results.metrics = compute_metrics(records, self.state.tolerances.gate,
                                               selection=self.state.settings.selection)
-        timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        timestamp = self._timestamp()
+        from pytest_llmsizer import plugin_loop
+
         try:
             if settings.csv_path is not None:
                 append_records(settings.csv_path, records, timestamp)
@@ -244,7 +261,8 @@ class RunRecorder:
                                   gate_note=results.gate_note,
                                   meta={"generated": timestamp, "calculator": self.state.calculator_name,
                                         "tolerances": str(settings.tolerances_path)
-                                        if settings.tolerances_path else None})
+                                        if settings.tolerances_path else None,
+                                        **plugin_loop.json_meta(self.config)})
         except (ConfigError, OSError) as e:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
@@ -265,6 +283,9 @@ class RunRecorder:
                 terminalreporter.write_line("FAIL " + line, red=True, bold=True)
             else:
                 terminalreporter.write_line(line)
+        from pytest_llmsizer import plugin_loop
+
+        plugin_loop.terminal_summary(self.config, terminalreporter, self.state.gate_enabled)
         if settings.csv_path is not None:
             terminalreporter.write_line(f"CSV record: {settings.csv_path}")
         if settings.json_path is not None:

@@ -41,6 +41,9 @@ def add_options(parser: Any) -> None:
                     help="write every outcome and the aggregate metrics as JSON; ini llmsizer_json")
     group.addoption("--llmsizer-no-gate", action="store_true", default=False,
                     help="do not fail the run when aggregate accuracy misses the gate in tolerances.yaml")
+    from pytest_llmsizer import plugin_loop  # cheap: its calculator and report imports wait until they are used
+
+    plugin_loop.add_options(group, parser)  # --llmsizer-calibration, --llmsizer-baseline (closing the loop)
     parser.addini("llmsizer_tolerances", "tolerances YAML file", type="string", default="")
     parser.addini("llmsizer_calculator", "calculator spec: builtin, a registered name, or module:attribute",
                   type="string", default="builtin")
@@ -170,6 +173,8 @@ def resolve_settings(config: _Config) -> Settings:
         spec_option or cmd_option or command or spec != "builtin" or tolerances_option or tolerances_ini
         or csv_path or json_path or ini_paths or option_paths or explicit or default_dir.is_dir()
         or config.getoption("llmsizer_no_gate") or config.getoption("llmsizer_calculator_timeout")
+        or config.getoption("llmsizer_calibration") or config.getoption("llmsizer_baseline")
+        or config.getini("llmsizer_calibration") or config.getini("llmsizer_baseline")
     )
     if not active:
         return Settings(active=False)

@@ -24,10 +24,8 @@ class PluginState:
     settings: Settings
     tolerances: Tolerances
     calculator: Calculator
-
-    @property
-    def calculator_name(self) -> str:
-        return self.settings.calculator_name
+    calculator_name: str
+    """What the records call the calculator: the spec, the command, or the calibration's label."""
 
     @property
     def gate_enabled(self) -> bool:
@@ -47,6 +45,8 @@ class RunResults:
     """The gate's failure line, None when it passed or was not evaluated."""
     gate_note: str | None = None
     """Why the gate was not evaluated (no accuracy item ran, --collect-only, turned off), None when it was."""
+    timestamp: str | None = None
+    """One timestamp per run: the CSV rows and the baseline comparison share it."""
 
     def add(self, check: str, record: ProfileRecord) -> None:
         file = record["profile_file"]

@@ -13,9 +13,12 @@ from pytest_llmsizer.calculator.versions import version_bucket
 from pytest_llmsizer.catalog.arch import ModelArch
 
 
-def sampler_coefficient(version: tuple[int, int]) -> tuple[float, str]:
-    """c_v for a vLLM version, and the source of that value."""
-    return k.SAMPLER_BYTES_PER_SEQ_VOCAB[version_bucket(version)], k.SAMPLER_COEFFICIENT_SOURCE
+def sampler_coefficient(version: tuple[int, int], table: dict[str, float] | None = None) -> tuple[float, str]:
+    """c_v for a vLLM version (from ``table``, default the built-in set), and the source of that value."""
+    bucket = version_bucket(version)
+    if table is not None and bucket in table:
+        return table[bucket], "calibration"
+    return k.SAMPLER_BYTES_PER_SEQ_VOCAB[bucket], k.SAMPLER_COEFFICIENT_SOURCE
 
 
 def forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> float:
@@ -34,11 +37,12 @@ def forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> fl
 
 
 def vllm_activation_peak(arch: ModelArch, *, max_num_batched_tokens: int, max_num_seqs: int, tp: int,
-                         act_bytes: float, version: tuple[int, int]) -> tuple[int, dict[str, float]]:
+                         act_bytes: float, version: tuple[int, int],
+                         sampler_table: dict[str, float] | None = None) -> tuple[int, dict[str, float]]:
     """Peak torch memory increase of the profile run, and the terms it was built from."""
     tokens = max_num_batched_tokens
     seqs = min(max_num_seqs, tokens)
-    c_v, _ = sampler_coefficient(version)
+    c_v, _ = sampler_coefficient(version, sampler_table)
     forward = forward_bytes(arch, tokens, tp, act_bytes)
     sampler = 2 * tokens * arch.hidden_size + c_v * seqs * arch.vocab_size
     peak = max(forward, sampler)

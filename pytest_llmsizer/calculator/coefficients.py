@@ -3,14 +3,21 @@
 Physics first: most of the calculator is exact arithmetic over the architecture (bytes per parameter, KV page
 sizes, vLLM's own block bookkeeping). What cannot be derived is kept here, each with where it comes from
 (``../shared/notes/memory-physics.md`` section numbers, vLLM source files, or measured logs) and whether it is a
-fitted value. Fitted values are provisional until ``benchmarks/`` fits them on held-out data.
+fitted value. Fitted values are data (``calculator/data/coefficients.json``, each entry with its profiles, date,
+uncertainty and held-out error), written by the code of ``llmsizer calibrate`` (``python benchmarks/fit.py --write``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_llmsizer.units import GiB, MiB
+from pytest_llmsizer.calculator.coefficient_set import builtin_set
+from pytest_llmsizer.units import GiB
+
+_BUILTIN = builtin_set()
+"""The fitted coefficients live in ``calculator/data/coefficients.json`` (one versioned data file, each entry with its
+provenance); the names below expose the built-in set as they always have. A ``CoefficientSet`` passed on an
+``EstimateRequest`` (``calibration=``) replaces them for that estimate."""
 
 # --- dtypes -----------------------------------------------------------------------------------------------------
 
@@ -105,14 +112,15 @@ VERSION_BUCKETS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
 """vLLM version ranges (lower inclusive, upper exclusive) whose profiling behaviour differs: the sampler warm-up
 shrinks at ~0.18 (Triton top-k/top-p) and again at 0.20 (Model Runner V2), memory-physics.md 2.2 and 2.5."""
 
-SAMPLER_BYTES_PER_SEQ_VOCAB: dict[str, float] = {"<0.17": 39.7, "0.17-0.19": 17.0, ">=0.20": 0.0}
+SAMPLER_BYTES_PER_SEQ_VOCAB: dict[str, float] = _BUILTIN.table("sampler_bytes_per_seq_vocab")
 """c_v: bytes of the sampler warm-up peak per (dummy sequence x vocab entry), by vLLM version bucket. The profile run
 samples over max_num_seqs dummy requests with top-k/top-p, sorting the fp32 [N, V] logits (values + int64 indices).
-FITTED by ``python benchmarks/fit.py`` (2026-11-29) on the "fit" half of vme-dev.jsonl (single-GPU CUDA records,
-non-torch held at 0.15 GiB): 39.7 (12 records; the physics note measured 38.7 on 6 H100/H200 logs), 17.0 (8 records),
-0.0 (1 record: from 0.20 the profiling peak no longer shows in the budget at one GPU)."""
+FITTED (data file, by ``python benchmarks/fit.py --write``) on the "fit" half of vme-dev.jsonl (single-GPU CUDA
+records, non-torch held at 0.15 GiB): 39.7 (12 records; the physics note measured 38.7 on 6 H100/H200 logs), 17.0 (8
+records), 0.0 (1 record: from 0.20 the profiling peak no longer shows in the budget at one GPU)."""
 
-SAMPLER_COEFFICIENT_SOURCE = "fitted by benchmarks/fit.py on the fit half of vme-dev.jsonl (2026-11-29)"
+SAMPLER_COEFFICIENT_SOURCE = ("calculator/data/coefficients.json (fitted by benchmarks/fit.py on the fit half of "
+                              "vme-dev.jsonl)")
 
 FORWARD_ACTIVATION_BYTES = 2
 """Forward-pass term at T tokens: about 2 B x T x (2h + (n_q + 2 n_kv) d / t + 3 I / t) (physics 3.3)."""
@@ -120,17 +128,13 @@ FORWARD_ACTIVATION_BYTES = 2
 FUSED_MOE_CHUNK_TOKENS = 16384
 """``VLLM_FUSED_MOE_CHUNK_SIZE``: fused-MoE intermediates are chunked at this many tokens (physics 2.2)."""
 
-NON_TORCH_GIB: dict[str, dict[str, dict[int, float]]] = {
-    "<0.17": {"cuda": {1: 0.15, 4: 0.59, 8: 0.90}, "rocm": {1: 1.21, 4: 1.50, 8: 3.42}},
-    "0.17-0.19": {"cuda": {1: 0.15, 4: 2.09, 8: 4.01}, "rocm": {1: 1.04}},
-    ">=0.20": {"cuda": {1: 0.03}},
-}
+NON_TORCH_GIB: dict[str, dict[str, dict[int, float]]] = _BUILTIN.table("non_torch_gib")
 """Non-torch memory growth during vLLM start-up (NCCL, custom all-reduce buffers, cuBLAS workspaces), GiB, by version
-bucket, platform and GPUs per replica (TP x PP). FITTED by ``python benchmarks/fit.py`` (2026-11-29) on the fit half
-of vme-dev.jsonl as the median of (utilization x total - logged weights - logged KV - c_v x N x V); the single-GPU
-CUDA value is the 0.15 GiB prior of memory-physics.md 3.4 (llm-d H100 TP1 0.13). Sizes between table entries are
-interpolated on log2(GPUs); a platform or size missing from a bucket falls back to the nearest older bucket (an
-assumption the estimate reports)."""
+bucket, platform and GPUs per replica (TP x PP). FITTED (data file, by ``python benchmarks/fit.py --write``) on the
+fit half of vme-dev.jsonl as the median of (utilization x total - logged weights - logged KV - c_v x N x V); the
+single-GPU CUDA value is the 0.15 GiB prior of memory-physics.md 3.4 (llm-d H100 TP1 0.13). Sizes between table
+entries are interpolated on log2(GPUs); a platform or size missing from a bucket falls back to the nearest older
+bucket (an assumption the estimate reports)."""
 
 MAX_CUDAGRAPH_CAPTURE_SIZE = 512
 """vLLM's largest default CUDA-graph capture size (``max_cudagraph_capture_size`` = min(2 x max_num_seqs, 512))."""
@@ -139,17 +143,11 @@ CUDA_GRAPH_REFERENCE_SIZES = 51
 """Capture sizes at max_num_seqs >= 256 from vLLM 0.11 (1, 2, 4, 8..248 by 8, 256..512 by 16): every record the
 pool coefficients were fitted on."""
 
-CUDA_GRAPH_POOL: dict[str, dict[str, dict[str, float]]] = {
-    "<0.17": {"cuda": {"base": 0.0, "per_layer": 0.0},
-              "rocm": {"base": 0.2074, "per_layer": 0.0599, "mla": 1.0616}},
-    "0.17-0.19": {"cuda": {"base": 0.6653, "per_layer": 0.0024, "mla": 1.2867, "hybrid": 0.3682},
-                  "rocm": {"base": 0.3501, "per_layer": 0.1011, "mla": 1.7922}},
-    ">=0.20": {"cuda": {"base": 0.5855, "per_layer": 0.0021, "mla": 1.1324, "hybrid": 0.324}},
-}
+CUDA_GRAPH_POOL: dict[str, dict[str, dict[str, float]]] = _BUILTIN.table("cuda_graph_pool_gib")
 """CUDA-graph pool per GPU at the reference capture count (GiB; calculator/cuda_graphs.py): base + per_layer x
 decoder layers on the rank + an offset for MLA or hybrid (Mamba/GDN) attention, per version bucket and platform.
-FITTED by ``python benchmarks/fit.py`` (2026-12-04) on the "fit" split of vme-dev.jsonl (release builds): least
-squares where a bucket has >= 3 records and several layer counts (<0.17 ROCm n=9, residual median 0.03 GiB;
+FITTED (data file, by ``python benchmarks/fit.py --write``) on the "fit" split of vme-dev.jsonl (release builds):
+least squares where a bucket has >= 3 records and several layer counts (<0.17 ROCm n=9, residual median 0.03 GiB;
 0.17-0.19 CUDA n=19, 0.11 GiB), else the nearest older line of the platform times the median ratio logged / line
 (0.17-0.19 ROCm x1.688 from 1 record; >=0.20 CUDA x0.880 from 1 record). Before 0.17 on CUDA the median logged
 delta is negative (-0.06 GiB over 36 records: capturing releases cached blocks, so the log does not measure the
@@ -166,9 +164,10 @@ DEFAULT_VLLM_VERSION = (0, 11)
 
 # --- plain transformers engine ----------------------------------------------------------------------------------
 
-CUDA_CONTEXT_BYTES = 500 * MiB
-"""CUDA context per process, 0.3-0.5 GiB with lazy module loading (physics 3.4). Counted as non-torch memory by a
-plain engine; vLLM's budget excludes it (it sits in the baseline snapshot)."""
+CUDA_CONTEXT_BYTES = round(_BUILTIN.table("cuda_context_gib")["cuda"] * GiB)
+"""CUDA context per process, 0.3-0.5 GiB with lazy module loading (physics 3.4): a prior of 500 MiB, entry
+``cuda_context_gib/cuda`` of the data file (calibratable from plain-transformers profiles). Counted as non-torch
+memory by a plain engine; vLLM's budget excludes it (it sits in the baseline snapshot)."""
 
 LOGITS_BYTES = 4
 """fp32 logits of the last token per sequence when sampling (physics 3.3, generic engines)."""
@@ -181,19 +180,15 @@ ROCM_PAD_STRIDE_MULTIPLE = 512
 ROCM_MOE_PAD_BYTES = 256
 """``VLLM_ROCM_MOE_PADDING``: 256 bytes added to each such row, kept (architectures.md section 7)."""
 
-ROCM_LOAD: dict = {
-    "moe16_reserve_fraction": 0.298,
-    "fp8_moe_layer_fraction": 0.786,
-    "online_quant16_fraction": 0.124,
-    "load_growth_gib": {1: 0.17, 4: 0.07},
-}
-"""Fitted terms of the ROCm load figure (calculator/platform.py): FITTED by ``python benchmarks/fit.py``
-(2026-12-04) on the "fit" split of vme-dev.jsonl, MI300X release builds (10 records), after subtracting the exact
-terms (MoE row padding, the fp8 fnuz mask): load growth per GPUs per replica = median over 16-bit dense records
-(Llama-3.3-70B: TP1 0.17 GiB from 3 records, TP4 0.07 from 1; sizes in between and above take the nearest smaller);
-16-bit expert reserve 0.298 (1 record, Qwen3-VL-30B-A3B TP1; the held-out Llama-4-Maverick bf16 TP8 record implies
-0.31); FP8 MoE layer reserve 0.786 (2 records: DeepSeek-R1-0528 0.62, Llama-4-Maverick FP8 0.95); online-FP8
-reserve 0.124 of the 16-bit bytes quantized while loading (1 record, Ministral-3-14B with --quantization fp8). The
-dense FP8 checkpoints (Llama-3.3-70B FP8-dynamic) need no coefficient: mask + growth leave 0.02 GiB. Held-out error
-(``python benchmarks/accuracy.py``, "platform rocm / holdout", 21 records, 2026-12-04): weights median 0.04% / p90
-0.27%, KV pool 0.66% / 2.66% (before these terms, over all 31 MI300X records: 2.16% / 27.15% and 1.79% / 25.03%)."""
+ROCM_LOAD: dict = {**_BUILTIN.table("rocm_load"), "load_growth_gib": _BUILTIN.table("rocm_load_growth_gib")}
+"""Fitted terms of the ROCm load figure (calculator/platform.py): FITTED (data file entries ``rocm_load/*`` and
+``rocm_load_growth_gib/*``, by ``python benchmarks/fit.py --write``) on the "fit" split of vme-dev.jsonl, MI300X
+release builds (10 records), after subtracting the exact terms (MoE row padding, the fp8 fnuz mask): load growth per
+GPUs per replica = median over 16-bit dense records (Llama-3.3-70B: TP1 0.17 GiB from 3 records, TP4 0.07 from 1;
+sizes in between and above take the nearest smaller); 16-bit expert reserve 0.298 (1 record, Qwen3-VL-30B-A3B TP1; the
+held-out Llama-4-Maverick bf16 TP8 record implies 0.31); FP8 MoE layer reserve 0.786 (2 records: DeepSeek-R1-0528
+0.62, Llama-4-Maverick FP8 0.95); online-FP8 reserve 0.124 of the 16-bit bytes quantized while loading (1 record,
+Ministral-3-14B with --quantization fp8). The dense FP8 checkpoints (Llama-3.3-70B FP8-dynamic) need no coefficient:
+mask + growth leave 0.02 GiB. Held-out error (``python benchmarks/accuracy.py``, "platform rocm / holdout", 21
+records, 2026-12-04): weights median 0.04% / p90 0.27%, KV pool 0.66% / 2.66% (before these terms, over all 31 MI300X
+records: 2.16% / 27.15% and 1.79% / 25.03%)."""

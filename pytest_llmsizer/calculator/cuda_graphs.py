@@ -50,13 +50,17 @@ def attention_backend(arch: ModelArch) -> str:
 
 
 def graph_pool_bytes(arch: ModelArch, platform: str, version: tuple[int, int], max_num_seqs: int,
-                     layers: int) -> tuple[int, dict[str, float | int | str]]:
-    """The pool per GPU for the rank holding ``layers`` decoder layers, and the terms it came from."""
+                     layers: int, table: dict[str, dict[str, dict[str, float]]] | None = None,
+                     ) -> tuple[int, dict[str, float | int | str]]:
+    """The pool per GPU for the rank holding ``layers`` decoder layers, and the terms it came from (``table``: a
+    calibration's ``CUDA_GRAPH_POOL``; default the built-in one)."""
+    pool = k.CUDA_GRAPH_POOL if table is None else table
     buckets = list(k.VERSION_BUCKETS)  # a bucket or platform not fitted takes the nearest older fitted one
     start = buckets.index(version_bucket(version))
-    name = next((b for b in reversed(buckets[: start + 1]) if platform in k.CUDA_GRAPH_POOL.get(b, {})),
-                next(iter(k.CUDA_GRAPH_POOL)))
-    c = k.CUDA_GRAPH_POOL[name].get(platform) or k.CUDA_GRAPH_POOL[name]["cuda"]
+    name = next((b for b in reversed(buckets[: start + 1]) if platform in pool.get(b, {})), None)
+    if name is None:
+        pool, name = k.CUDA_GRAPH_POOL, next(iter(k.CUDA_GRAPH_POOL))
+    c = pool[name].get(platform) or pool[name]["cuda"]
     backend = attention_backend(arch)
     graphs = len(capture_sizes(max_num_seqs, version))
     gib = graphs / k.CUDA_GRAPH_REFERENCE_SIZES * (c["base"] + c["per_layer"] * layers + c.get(backend, 0.0))

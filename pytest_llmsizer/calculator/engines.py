@@ -16,6 +16,7 @@ from typing import Any
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import deepseek_v4
 from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
+from pytest_llmsizer.calculator.coefficient_set import BUILTIN_NAME, CoefficientSet, builtin_set
 from pytest_llmsizer.calculator.cuda_graphs import graph_pool_bytes
 from pytest_llmsizer.calculator.feasibility import length_problem, memory_problems, parallel_problems
 from pytest_llmsizer.calculator.kv_cache import (
@@ -57,24 +58,47 @@ def _interpolate_by_tp(table: dict[int, float], tp: int) -> float:
     return table[lo] + frac * (table[hi] - table[lo])
 
 
-def non_torch_bytes(platform: str, gpus: int, version: tuple[int, int]) -> tuple[int, str | None]:
+def non_torch_bytes(platform: str, gpus: int, version: tuple[int, int],
+                    table: dict[str, dict[str, dict[int, float]]] | None = None) -> tuple[int, str | None]:
     """Non-torch memory for a platform and GPUs per replica at a vLLM version, and the fallback it needed, if any.
 
-    The fitted table has gaps (no ROCm TP 8 record of vLLM 0.18 in the fit half, say); a gap takes the nearest older
-    version bucket's value, which the estimate reports as an assumption.
+    The fitted table (``table``, default the built-in ``NON_TORCH_GIB``) has gaps (no ROCm TP 8 record of vLLM 0.18
+    in the fit half, say); a gap takes the nearest older version bucket's value, which the estimate reports as an
+    assumption.
     """
-    buckets = list(k.NON_TORCH_GIB)
+    table = k.NON_TORCH_GIB if table is None else table
+    buckets = list(k.VERSION_BUCKETS)
     start = buckets.index(version_bucket(version))
     for name in reversed(buckets[: start + 1]):
-        table = k.NON_TORCH_GIB[name].get(platform, {})
-        if gpus in table or (table and min(table) < gpus < max(table)):
+        sizes = table.get(name, {}).get(platform, {})
+        if gpus in sizes or (sizes and min(sizes) < gpus < max(sizes)):
             note = None if name == buckets[start] else (
                 f"non-torch memory for {platform} x{gpus} not fitted for vLLM {buckets[start]}; "
                 f"used the {name} value")
-            return round(_interpolate_by_tp(table, gpus) * GiB), note
-    table = k.NON_TORCH_GIB[buckets[0]].get(platform) or k.NON_TORCH_GIB[buckets[0]]["cuda"]
-    return round(_interpolate_by_tp(table, gpus) * GiB), (
+            return round(_interpolate_by_tp(sizes, gpus) * GiB), note
+    oldest = next((table[b] for b in buckets if table.get(b)), None) or k.NON_TORCH_GIB[buckets[0]]
+    sizes = oldest.get(platform) or oldest.get("cuda") or next(iter(oldest.values()))
+    return round(_interpolate_by_tp(sizes, gpus) * GiB), (
         f"non-torch memory for {platform} x{gpus} outside the fitted range; extrapolated from the nearest size")
+
+
+def _coefficients(req: EstimateRequest, version: tuple[int, int] | None,
+                  assumptions: list[str]) -> CoefficientSet | None:
+    """The request's calibration (None: the built-in set), named in the assumptions with any scope mismatch."""
+    calibration = req.calibration
+    if calibration is None or calibration is builtin_set():
+        return None
+    assumptions.append(f"{calibration.describe()} in use instead of the built-in coefficients")
+    mismatch = calibration.mismatch(version, req.platform)
+    if mismatch:
+        assumptions.append(mismatch)
+    return calibration
+
+
+def _rocm_load(coefficients: CoefficientSet | None) -> dict | None:
+    if coefficients is None:
+        return None
+    return {**coefficients.table("rocm_load"), "load_growth_gib": coefficients.table("rocm_load_growth_gib")}
 
 
 def batch_defaults(version: tuple[int, int], gpu_memory_bytes: int, gpu_name: str | None,
@@ -116,8 +140,8 @@ def kv_tokens_from_blocks(num_gpu_blocks: int, block_size: int | None) -> int:
     return num_gpu_blocks * (block_size or k.DEFAULT_BLOCK_SIZE)
 
 
-def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], list[range], dict[str, int],
-                                                                   list[dict[str, int]]]:
+def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: CoefficientSet | None = None,
+                       ) -> tuple[list[int], list[range], dict[str, float], list[dict[str, int]]]:
     """Weight bytes per pipeline stage as vLLM logs them ("Model loading took"), the first stage's bytes by kind,
     and per stage the platform's load-figure terms beyond the weights (ROCm: ``calculator.platform``)."""
     arch = req.arch
@@ -150,7 +174,7 @@ def _weights_per_stage(req: EstimateRequest, dtype: str) -> tuple[list[int], lis
         if req.platform == "rocm" and req.engine == "vllm":
             quantized = sum(inv.get(kind, 0) for kind in quantized_kinds(arch.quantization))
             features = rocm_load_features(arch, layers, sh, dtype_bytes(dtype), req.gpu_name, quantized)
-            terms = rocm_load_terms(features, sh.tp * sh.pp)
+            terms = rocm_load_terms(features, sh.tp * sh.pp, _rocm_load(coefficients))
         platform_terms.append(terms)
         totals.append(int(sum(by_kind.values())) + rotary + sum(terms.values()))
     return totals, stages, first_breakdown, platform_terms
@@ -195,6 +219,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
             if req.engine_version else f"no vLLM version given; assumed {version[0]}.{version[1]}"
         )
     tp, pp = req.tensor_parallel_size, req.pipeline_parallel_size
+    coefficients = _coefficients(req, version, assumptions)
     util = req.gpu_memory_utilization or k.DEFAULT_GPU_MEMORY_UTILIZATION
     max_model_len = req.max_model_len or arch.max_model_len_limit
     if not max_model_len:
@@ -211,19 +236,22 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
             f"vLLM {version[0]}.{version[1]} API-server defaults: max_num_batched_tokens={batched}, "
             f"max_num_seqs={seqs} (set --max-num-batched-tokens / --max-num-seqs if the deployment differs)"
         )
-    weights_per_stage, stages, weights_by_kind, platform_terms = _weights_per_stage(req, dtype)
+    weights_per_stage, stages, weights_by_kind, platform_terms = _weights_per_stage(req, dtype, coefficients)
     stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
     weights = weights_per_stage[stage]
     act_b = dtype_bytes(dtype)
     activations, act_terms = vllm_activation_peak(
-        arch, max_num_batched_tokens=batched, max_num_seqs=seqs, tp=tp, act_bytes=act_b, version=version
+        arch, max_num_batched_tokens=batched, max_num_seqs=seqs, tp=tp, act_bytes=act_b, version=version,
+        sampler_table=coefficients.table("sampler_bytes_per_seq_vocab") if coefficients else None,
     )
-    non_torch, non_torch_note = non_torch_bytes(req.platform, tp * pp, version)
+    non_torch, non_torch_note = non_torch_bytes(req.platform, tp * pp, version,
+                                                coefficients.table("non_torch_gib") if coefficients else None)
     if non_torch_note:
         assumptions.append(non_torch_note)
     graphs, graph_terms = 0, dict[str, Any]()
     if not req.enforce_eager:
-        graphs, graph_terms = graph_pool_bytes(arch, req.platform, version, seqs, len(stages[stage]))
+        graphs, graph_terms = graph_pool_bytes(arch, req.platform, version, seqs, len(stages[stage]),
+                                               coefficients.table("cuda_graph_pool_gib") if coefficients else None)
     graphs_in_budget = bool(cuda_graphs_in_budget(version, req.enforce_eager))
     requested = int(util * req.gpu_memory_bytes)
     kv_available = vllm_kv_pool_bytes(req.gpu_memory_bytes, util, weights=weights, activations=activations,
@@ -266,6 +294,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     inputs = _common_inputs(req, dtype) | {
         "engine_version": req.engine_version,
         "engine_version_assumed": f"{version[0]}.{version[1]}",
+        "coefficients": coefficients.name if coefficients else BUILTIN_NAME,
         "gpu_memory_utilization": util,
         "max_model_len": max_model_len,
         "max_num_seqs": seqs,
@@ -325,7 +354,10 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
     prefill = forward_bytes(arch, req.batch_size * req.input_len, tp, act_b)
     logits = req.batch_size * arch.vocab_size * k.LOGITS_BYTES
     activations = int(max(prefill, 0) + logits)
-    non_torch = k.CUDA_CONTEXT_BYTES
+    coefficients = _coefficients(req, None, assumptions)
+    context = coefficients.table("cuda_context_gib") if coefficients else {}
+    gib = context.get(req.platform, context.get("cuda"))
+    non_torch = k.CUDA_CONTEXT_BYTES if gib is None else round(gib * GiB)
     total = weights + kv + activations + non_torch
     per_seq = request_kv_bytes(specs, seq_len)
     free_for_kv = req.gpu_memory_bytes - weights - activations - non_torch
@@ -340,6 +372,7 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
     inputs = _common_inputs(req, dtype) | {
         "batch_size": req.batch_size, "input_len": req.input_len, "output_len": req.output_len,
         "kv_cache_element_bytes": kv_b,
+        "coefficients": coefficients.name if coefficients else BUILTIN_NAME,
     }
     return Estimate(
         per_gpu_bytes={"weights": weights, "kv_cache": kv, "activations": activations, "non_torch": non_torch,

@@ -88,16 +88,18 @@ def rocm_load_features(arch: ModelArch, layers: range, sh: Sharding, dtype_bytes
                             fp8_moe_layer_bytes=fp8_layer, online_quantized16_bytes=online)
 
 
-def rocm_load_terms(features: RocmLoadFeatures, gpus: int) -> dict[str, int]:
-    """The ROCm load-figure terms (bytes) with the fitted coefficients applied."""
-    growth = k.ROCM_LOAD["load_growth_gib"]
+def rocm_load_terms(features: RocmLoadFeatures, gpus: int, coefficients: dict | None = None) -> dict[str, int]:
+    """The ROCm load-figure terms (bytes) with the fitted coefficients applied (``coefficients``: a calibration's
+    ``ROCM_LOAD``-shaped dict; default the built-in one)."""
+    load = {**k.ROCM_LOAD, **(coefficients or {})}
+    growth = load["load_growth_gib"] or k.ROCM_LOAD["load_growth_gib"]
     sizes = sorted(growth)
     size = max((s for s in sizes if s <= gpus), default=sizes[0])
     return {
         "moe_padding": features.moe_padding,
-        "moe_reserve": round(k.ROCM_LOAD["moe16_reserve_fraction"] * features.moe16_expert_bytes),
+        "moe_reserve": round(load["moe16_reserve_fraction"] * features.moe16_expert_bytes),
         "fp8_fnuz_mask": features.fp8_largest_weight_elements,
-        "fp8_moe_reserve": round(k.ROCM_LOAD["fp8_moe_layer_fraction"] * features.fp8_moe_layer_bytes),
-        "online_quant_reserve": round(k.ROCM_LOAD["online_quant16_fraction"] * features.online_quantized16_bytes),
+        "fp8_moe_reserve": round(load["fp8_moe_layer_fraction"] * features.fp8_moe_layer_bytes),
+        "online_quant_reserve": round(load["online_quant16_fraction"] * features.online_quantized16_bytes),
         "load_growth": round(growth[size] * 2**30),
     }

@@ -7,9 +7,12 @@ the plugin and the Python API each resolve names through the catalog and then ca
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_llmsizer.catalog.arch import ModelArch
+
+if TYPE_CHECKING:
+    from pytest_llmsizer.calculator.coefficient_set import CoefficientSet
 
 Engine = Literal["vllm", "transformers"]
 Platform = Literal["cuda", "rocm"]
@@ -46,6 +49,8 @@ class EstimateRequest:
     output_len: int | None = None
     assumptions: tuple[str, ...] = ()
     """Assumptions already made while resolving names (e.g. a model variant), carried into the estimate."""
+    calibration: CoefficientSet | None = field(default=None, compare=False)
+    """Fitted coefficients to use instead of the built-in set (``llmsizer calibrate``); None: the built-in set."""
 
 
 COMPONENTS = ("weights", "kv_cache", "activations", "non_torch", "cuda_graphs", "total")

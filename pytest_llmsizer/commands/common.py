@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pytest_llmsizer.calculator.coefficient_set import load_calibration
 from pytest_llmsizer.calculator.result import Calculator
 from pytest_llmsizer.errors import LlmsizerError
-from pytest_llmsizer.pluggable.loader import load_calculator
+from pytest_llmsizer.pluggable.loader import calibrated, calibration_label, load_calculator
 from pytest_llmsizer.report.csv_record import atomic_write_text
 from pytest_llmsizer.validation.tolerances import Tolerances, load_tolerances
 
@@ -63,9 +64,17 @@ def add_calculator_options(p: argparse.ArgumentParser) -> None:
                        help="time limit per profile for --calculator-cmd (default 60)")
     group.add_argument("--tolerances", metavar="PATH", default=None,
                        help="tolerances YAML (default: ./tolerances.yaml if present, else built-in defaults)")
+    group.add_argument("--calibration", metavar="FILE", default=None,
+                       help="coefficients fitted by `llmsizer calibrate` for the built-in calculator")
 
 
 def calculator_from_args(args: argparse.Namespace) -> tuple[Calculator, str]:
+    calibration = getattr(args, "calibration", None)
+    if calibration:
+        if args.calculator_cmd or (args.calculator or "builtin").strip() != "builtin":
+            raise LlmsizerError("--calibration applies to the built-in calculator only")
+        coefficients = load_calibration(calibration)
+        return calibrated(coefficients), calibration_label(coefficients)
     if args.calculator_cmd:
         from pytest_llmsizer.pluggable.command import command_calculator
 

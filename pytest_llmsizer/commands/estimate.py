@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 from pytest_llmsizer.calculator import COMPONENTS, Estimate, estimate
+from pytest_llmsizer.calculator.coefficient_set import load_calibration
 from pytest_llmsizer.calculator.resolve import request_from_options
 from pytest_llmsizer.calculator.suggest import suggestions
 from pytest_llmsizer.commands.common import (
@@ -58,6 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, metavar="B", help="workload: concurrent sequences")
     p.add_argument("--input-len", type=non_negative_int, metavar="I", help="workload: prompt tokens")
     p.add_argument("--output-len", type=non_negative_int, metavar="O", help="workload: generated tokens")
+    p.add_argument("--calibration", metavar="FILE", help="coefficients fitted by `llmsizer calibrate`")
     p.add_argument("--json", action="store_true", help="print one JSON object (per_gpu_bytes are integers)")
     p.add_argument("--strict", action="store_true",
                    help="refuse (exit 2) a config with keys the calculator does not understand")
@@ -97,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     unexplained = request.arch.unexplained_config_keys
     if args.strict and unexplained:
         raise LlmsizerError(f"{request.arch.id}: config keys not understood (--strict): {', '.join(unexplained)}")
+    if args.calibration:
+        request = replace(request, calibration=load_calibration(args.calibration))
     result = estimate(request)
     hints = suggestions(request, result)
     if args.json:
@@ -144,7 +149,7 @@ def format_estimate(result: Estimate, hints: list[str] | None = None) -> str:
         else:
             lines.append(f"sequences of this workload that fit: {result.max_concurrency:.2f}")
     shown = ("dtype", "kv_cache_dtype", "gpu_memory_utilization", "max_model_len", "max_num_seqs",
-             "max_num_batched_tokens", "block_size", "engine_version_assumed", "quantization")
+             "max_num_batched_tokens", "block_size", "engine_version_assumed", "quantization", "coefficients")
     lines.append("inputs: " + ", ".join(f"{k}={inputs[k]}" for k in shown if k in inputs))
     if result.assumptions:
         lines.append("assumptions:")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import replace
 from importlib import metadata
 from typing import Any
 
 from pytest_llmsizer.calculator import Estimate, estimate
+from pytest_llmsizer.calculator.coefficient_set import CoefficientSet
 from pytest_llmsizer.calculator.resolve import request_from_profile
 from pytest_llmsizer.calculator.result import Calculator
 from pytest_llmsizer.errors import CalculatorError
@@ -29,6 +31,21 @@ ENTRY_POINT_GROUP = "pytest_llmsizer.calculators"
 def builtin(profile: Profile) -> Estimate:
     """The project's own calculator, given the settings the profile records."""
     return estimate(request_from_profile(profile))
+
+
+def calibrated(coefficients: CoefficientSet) -> Calculator:
+    """The built-in calculator with another coefficient set (a calibration from ``llmsizer calibrate``)."""
+
+    def calculator(profile: Profile) -> Estimate:
+        return estimate(replace(request_from_profile(profile), calibration=coefficients))
+
+    calculator.__name__ = f"builtin[{coefficients.name}]"
+    return calculator
+
+
+def calibration_label(coefficients: CoefficientSet) -> str:
+    """How records and reports name the built-in calculator with a calibration."""
+    return f"builtin (calibration {coefficients.name!r}: {coefficients.source})"
 
 
 def registered_calculators() -> dict[str, metadata.EntryPoint]:
