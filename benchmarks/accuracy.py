@@ -53,7 +53,7 @@ def summarise(rows: list[dict[str, Any]], title: str) -> list[str]:
     lines = [title, f"{'component':<16}{'n':>5}{'median |%|':>12}{'p90 |%|':>10}{'median |abs|':>16}"
                     f"{'bias (median signed %)':>24}"]
     for comp in COMPONENTS:
-        pairs = [(r[f"{comp}_measured"], r[f"{comp}_calculated"]) for r in rows
+        pairs = [(r[f"{comp}_measured"], r[f"{comp}_calculated"]) for r in _percent_rows(rows, comp)
                  if r.get(f"{comp}_measured") not in (None, "") and r.get(f"{comp}_calculated") not in (None, "")]
         pairs = [(m, c) for m, c in pairs if m]
         if not pairs:
@@ -64,14 +64,29 @@ def summarise(rows: list[dict[str, Any]], title: str) -> list[str]:
         lines.append(f"{comp:<16}{len(pairs):>5}{statistics.median(map(abs, pct)):>11.2f}%"
                      f"{percentile([abs(p) for p in pct], 0.9):>9.2f}%"
                      f"{statistics.median(absolute):>12.3f} {unit:<3}{statistics.median(pct):>+23.2f}%")
+    zero = [abs(r["cuda_graphs_measured"]) for r in rows if zero_pool(r) and r.get("cuda_graphs_measured") is not None]
+    if zero:
+        lines.append(f"{'cuda_graphs, no pool predicted (NVIDIA < 0.17; GiB only)':<52} n={len(zero)} "
+                     f"median |abs| {statistics.median(zero):.3f} GiB, p90 {percentile(zero, 0.9):.3f} GiB")
     return lines
 
 
 MATRIX_COMPONENTS = ("weights", "kv_cache", "kv_cache_tokens", "cuda_graphs")
 
 
+def zero_pool(row: dict[str, Any]) -> bool:
+    """The calculator predicts no CUDA-graph pool for this record (NVIDIA before vLLM 0.17: the logged "took X GiB"
+    is a free-memory difference that capturing perturbs, centred on zero and often negative; coefficients.py
+    CUDA_GRAPH_POOL). A percent of such a figure means nothing: these records are reported in GiB only."""
+    return row.get("cuda_graphs_calculated") in (0, 0.0)
+
+
+def _percent_rows(rows: list[dict[str, Any]], comp: str) -> list[dict[str, Any]]:
+    return [r for r in rows if not zero_pool(r)] if comp == "cuda_graphs" else rows
+
+
 def _stats(rows: list[dict[str, Any]], comp: str) -> tuple[int, float, float, float] | None:
-    pairs = [(r[f"{comp}_measured"], r[f"{comp}_calculated"]) for r in rows
+    pairs = [(r[f"{comp}_measured"], r[f"{comp}_calculated"]) for r in _percent_rows(rows, comp)
              if r.get(f"{comp}_measured") not in (None, "", 0) and r.get(f"{comp}_calculated") not in (None, "")]
     if not pairs:
         return None
@@ -81,7 +96,8 @@ def _stats(rows: list[dict[str, Any]], comp: str) -> tuple[int, float, float, fl
 
 def matrix(rows: list[dict[str, Any]]) -> list[str]:
     """One line per group (overall, platform, vLLM version range, each on the fit split and the rest): median and
-    p90 |%| per component, and the median |GiB| of the CUDA-graph pool (whose logged values sit near zero)."""
+    p90 |%| per component (cuda_graphs over the records with a predicted pool, ``zero_pool``), and the median |GiB|
+    of the CUDA-graph pool over every record."""
     head = f"{'group':<24}{'split':<9}{'n':>4}" + "".join(f"{c + ' med/p90 %':>26}" for c in MATRIX_COMPONENTS) + \
         f"{'graphs |GiB|':>14}"
     lines = [head]
@@ -99,9 +115,11 @@ def matrix(rows: list[dict[str, Any]]) -> list[str]:
             for comp in MATRIX_COMPONENTS:
                 st = _stats(part, comp)
                 cells.append(f"{'-':>26}" if st is None else f"{f'{st[1]:.2f} / {st[2]:.2f} (n={st[0]})':>26}")
-            graphs = _stats(part, "cuda_graphs")
+            graphs = [abs(r["cuda_graphs_measured"] - r["cuda_graphs_calculated"]) for r in part
+                      if r.get("cuda_graphs_measured") not in (None, "", 0)
+                      and r.get("cuda_graphs_calculated") not in (None, "")]
             lines.append(f"{name:<24}{split:<9}{len(part):>4}" + "".join(cells)
-                         + (f"{graphs[3]:>14.3f}" if graphs else f"{'-':>14}"))
+                         + (f"{statistics.median(graphs):>14.3f}" if graphs else f"{'-':>14}"))
     return lines
 
 

@@ -18,6 +18,7 @@ if str(REPO) not in sys.path:
 
 from pytest_llmsizer.calculator import Estimate, EstimateRequest, estimate  # noqa: E402
 from pytest_llmsizer.calculator.resolve import request_from_options  # noqa: E402
+from pytest_llmsizer.calculator.versions import version_from_log_format  # noqa: E402
 from pytest_llmsizer.units import GiB  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "vllm-startup-logs"
@@ -123,7 +124,7 @@ def issue_thread_cases(path: Path) -> tuple[list[Case], list[tuple[str, str]]]:
             "max_num_batched_tokens": r.get("max_num_batched_tokens"),
             "block_size": r.get("block_size"),
             "enforce_eager": bool(r.get("enforce_eager")),
-            "engine_version": r.get("vllm_version"),
+            "engine_version": r.get("vllm_version") or version_from_log_format(r.get("log_lines")),
             "dtype": r.get("dtype"),
         }
         model = r["model"].split(" (")[0]

@@ -277,6 +277,22 @@ SUPPLEMENTS: dict[str, Supplement] = {
                   "mixer.conv1d."),
         ),
     ),
+    "meta-llama/Llama-3.1-405B-Instruct-FP8": Supplement(
+        keys={"quantization_config": {
+            "quant_method": "fbgemm_fp8",
+            "modules_to_not_convert": ["model.layers.0", "model.layers.125", "lm_head",
+                                       *(f"model.layers.{i}.self_attn" for i in range(1, 125))],
+        }},
+        why="FBGEMM FP8 rowwise with every self_attn, layers 0 and 125 and lm_head left bf16 (Meta's choice as a "
+        "HuggingFace conversion script and the Llama 3 paper state it; the released config was not read)",
+        quotes=(
+            Quote("meta-llama--Llama-3.1-405B-Instruct-FP8.json",
+                  "builds modules_to_not_convert = ['model.layers.0', 'model.layers.125', 'lm_head'] + "
+                  "['model.layers.{i}.self_attn' for i in 1..124] (127 entries)"),
+            Quote("meta-llama--Llama-3.1-405B-Instruct-FP8.json",
+                  "FBGEMM fp8 = FP8 rowwise weights with dynamic per-row activation scaling."),
+        ),
+    ),
     "mistralai/Ministral-3-14B-Instruct-2512": Supplement(
         keys={"quantization_config": {
             "activation_scheme": "static",

@@ -37,7 +37,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from pytest_llmsizer.calculator.coefficients import CUDA_GRAPHS_IN_BUDGET_SINCE  # noqa: E402
-from pytest_llmsizer.calculator.versions import parse_vllm_version  # noqa: E402
+from pytest_llmsizer.calculator.versions import parse_vllm_version, version_from_log_format  # noqa: E402
 from pytest_llmsizer.catalog.gpus import vendor_from_name  # noqa: E402
 from pytest_llmsizer.profile.model import Profile  # noqa: E402
 from pytest_llmsizer.units import GiB, to_bytes  # noqa: E402
@@ -388,6 +388,11 @@ def convert_log(record: dict[str, Any], source_file: SourceFile) -> Profile:
     if kv_dtype != raw_kv:
         notes = _with_note(notes, f"[importer] engine.kv_cache_dtype cleaned from the record's {raw_kv!r}.")
 
+    version = record.get("vllm_version")
+    if not version and (version := version_from_log_format(record.get("log_lines"))):
+        notes = _with_note(notes, f"[importer] engine.version {version!r}: not stated by the record; the log's "
+                                  "format was printed by that release only (vllm-log-formats.md 3).")
+
     tp = record.get("tensor_parallel_size") or 1
     pp = record.get("pipeline_parallel_size") or 1
     visible = record.get("gpu_count_visible")
@@ -397,7 +402,7 @@ def convert_log(record: dict[str, Any], source_file: SourceFile) -> Profile:
     components = {name: c for name in LOG_FIELDS
                   if (c := log_component(record, name, source_file.name)) is not None}
     total, _ = derived_total(
-        utilization=record.get("gpu_memory_utilization"), memory_gib=total_gib, version=record.get("vllm_version"),
+        utilization=record.get("gpu_memory_utilization"), memory_gib=total_gib, version=version,
         enforce_eager=record.get("enforce_eager"), graphs_gib=record.get("cuda_graph_gib"),
         graphs_line=_log_graphs_line(record))
     if total is not None:
@@ -424,7 +429,7 @@ def convert_log(record: dict[str, Any], source_file: SourceFile) -> Profile:
         },
         "engine": {
             "name": "vllm",
-            "version": record.get("vllm_version"),
+            "version": version,
             "tensor_parallel_size": tp,
             "pipeline_parallel_size": pp,
             "gpu_memory_utilization": record.get("gpu_memory_utilization"),

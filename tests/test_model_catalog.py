@@ -408,3 +408,43 @@ def test_named_count_terms_are_physics_not_factors() -> None:
     oss = load_model_catalog().models["openai/gpt-oss-20b"]
     # one E8M0 scale per 32 expert weights: 24 layers x 32 experts x 3 x 2880 x 2880 / 32
     assert REPORTED_COUNT_TERMS["mxfp4_scales"][1](oss) == 24 * 32 * 3 * 2880 * 2880 // 32
+
+
+def test_meta_405b_fp8_keeps_attention_in_bf16_as_the_notes_state() -> None:
+    """Meta's FBGEMM FP8 checkpoint leaves every self_attn (and lm_head) in bf16 and scales weights per row; the
+    shared notes quote the modules_to_not_convert list, so the catalog prices attention as 16 bit (vllm#6746 logs
+    57.8 GiB per GPU at TP 8, which every-layer FP8 misses by 17%)."""
+    q = resolve_model("meta-llama/Llama-3.1-405B-Instruct-FP8").arch.quantization
+    assert q is not None and q.method == "fp8" and q.fp8_scaling == "channel"
+    assert q.source_method == "fbgemm_fp8" and q.not_converted == ("attention",)
+    assert q.not_converted_layers == ((0, "all"), (125, "all"))  # "model.layers.0", "model.layers.125" whole
+    assert describe_quantization(q).endswith("16-bit: attention; 16-bit in single layers: whole layer 0/125")
+
+
+def test_layer_entries_of_an_ignore_list_become_per_layer_exceptions() -> None:
+    """An ignore entry naming one decoder layer leaves that layer's module 16-bit, not every layer's; routers,
+    norms, conv1d, vision-tower layers and kinds already 16-bit everywhere say nothing."""
+    from pytest_llmsizer.catalog.hf_config import quant_from_config
+
+    q = quant_from_config({"quantization": {"quant_algo": "FP8", "exclude_modules": [
+        "lm_head", "backbone.layers.5.mixer.q_proj", "backbone.layers.4.mixer.in_proj",
+        "backbone.layers.4.mixer.out_proj", "backbone.layers.4.mixer.conv1d", "model.layers.3.mlp.gate",
+        "model.vision_tower.layers.2", "model.layers.7", "re:model.layers.9.*"]}}, "test/model")
+    assert q is not None and q.not_converted == ("attention", "vision")
+    assert q.not_converted_layers == ((4, "mamba"), (7, "all"))
+
+
+def test_nemotron_nano_fp8_prices_the_recipes_bf16_mamba_layers_at_16_bit() -> None:
+    """NVIDIA's recipe keeps the six Mamba layers next to attention in bf16: their in/out projections (6 x
+    38,707,200 parameters) cost 2 bytes, the other 17 Mamba layers 1 byte."""
+    from pytest_llmsizer.calculator.params import Sharding, stage_inventory
+    from pytest_llmsizer.calculator.weights import split_unconverted_layers, weight_bytes
+
+    arch = resolve_model("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-FP8").arch
+    sh = Sharding(tp=1, pp=1, dp=1, expert_parallel=False, replicate_vision=True, language_model_only=False)
+    layers = range(arch.num_layers)
+    inv = split_unconverted_layers(arch, stage_inventory(arch, layers, first=True, last=True, sh=sh), layers, sh,
+                                   arch.quantization)
+    assert inv["mamba_16bit"] == 6 * 38_707_200 and inv["mamba"] == 17 * 38_707_200
+    priced = weight_bytes(arch, inv, dtype="bfloat16", quant=arch.quantization)
+    assert priced["mamba_16bit"] == 2 * inv["mamba_16bit"] and priced["mamba"] == inv["mamba"]

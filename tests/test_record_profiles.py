@@ -201,3 +201,18 @@ def test_vme_runtime_args_become_engine_settings_or_extra_args() -> None:
     assert p.source.reference.endswith("record abc-123")
     total = p.measurements.components.total
     assert total is not None and total.bytes == round((0.95 * 139.81 + 1.57) * GiB)
+
+
+def test_a_log_without_a_version_gets_the_one_its_format_dates_and_says_so() -> None:
+    """vllm#10517 states no version; its one-line 'Memory profiling results: total_gpu_memory=...' summary was
+    printed by ~0.6.4 only (vllm-log-formats.md 3). The importer records the inferred version as such, the note says
+    where it came from, and the calculator then prices V0 0.6 rather than the 0.11 default."""
+    from pytest_llmsizer.calculator.versions import parse_vllm_version, version_from_log_format
+
+    p = load_profile(Path(__file__).resolve().parents[1] / "profiles/vllm-issue-threads/"
+                     "vllm-10517--llama-3.1-8b-instruct.json")
+    assert p.engine.version == version_from_log_format(p.source.log_lines)
+    assert p.engine.version.startswith("~0.6.4") and "format" in p.engine.version
+    assert parse_vllm_version(p.engine.version) == (0, 6)
+    assert "[importer] engine.version" in (p.source.notes or "")
+    assert version_from_log_format(["[gpu_worker.py:298] Available KV cache memory: 17.20 GiB"]) is None

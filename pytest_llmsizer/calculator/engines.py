@@ -37,6 +37,7 @@ from pytest_llmsizer.calculator.weights import (
     quantized_kinds,
     rotary_cache_bytes,
     serving_dtype,
+    split_unconverted_layers,
     weight_bytes,
 )
 from pytest_llmsizer.catalog.arch import ModelArch
@@ -162,7 +163,8 @@ def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: Coefficie
             platform_terms.append({})  # ROCm load terms are not modelled for V4 (no MI300X log of it)
             totals.append(int(sum(by_kind.values())) + rotary)
             continue
-        inv = stage_inventory(arch, layers, first=i == 0, last=i == len(stages) - 1, sh=sh)
+        inv = split_unconverted_layers(arch, stage_inventory(arch, layers, first=i == 0, last=i == len(stages) - 1,
+                                                             sh=sh), layers, sh, arch.quantization)
         by_kind = weight_bytes(arch, inv, dtype=dtype, quant=arch.quantization, tp=sh.tp)
         if i == 0:
             first_breakdown = {kind: round(v) for kind, v in sorted(by_kind.items())}

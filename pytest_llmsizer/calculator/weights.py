@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pytest_llmsizer.calculator import coefficients as k
-from pytest_llmsizer.calculator.params import LINEAR_KINDS
+from pytest_llmsizer.calculator.params import LINEAR_KINDS, Sharding, layer_inventory
 from pytest_llmsizer.catalog.arch import ModelArch, QuantSpec
 from pytest_llmsizer.errors import EstimateError
 
@@ -99,6 +99,31 @@ def quantized_kinds(quant: QuantSpec | None) -> set[str]:
     for module in quant.not_converted:
         kinds.discard(_NOT_CONVERTED_KIND.get(module, ""))
     return kinds
+
+
+UNCONVERTED_SUFFIX = "_16bit"
+"""Inventory kinds moved out of the quantized set for single layers carry this suffix (``mamba_16bit``)."""
+
+
+def split_unconverted_layers(arch: ModelArch, inventory: Counter, layers: range, sh: Sharding,
+                             quant: QuantSpec | None) -> Counter:
+    """Move the parameters of modules a checkpoint leaves 16-bit in single layers (``quant.not_converted_layers``:
+    Meta's 405B FP8 keeps decoder layers 0 and 125 whole, NVIDIA's Nemotron-3-Nano FP8 the in/out projections of
+    the six Mamba layers next to attention) to ``<kind>_16bit``, which ``weight_bytes`` prices at 16 bits."""
+    if quant is None or not quant.not_converted_layers:
+        return inventory
+    out = Counter(inventory)
+    for index, module in quant.not_converted_layers:
+        if index not in layers:
+            continue
+        one = layer_inventory(arch, index, sh)
+        kinds = LINEAR_KINDS if module == "all" else (module,)
+        for kind in kinds:
+            moved = min(one.get(kind, 0), out.get(kind, 0))
+            if moved:
+                out[kind] -= moved
+                out[kind + UNCONVERTED_SUFFIX] += moved
+    return out
 
 
 def weight_bytes(arch: ModelArch, inventory: Counter, *, dtype: str, quant: QuantSpec | None,

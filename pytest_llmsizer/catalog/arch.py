@@ -125,6 +125,12 @@ class QuantSpec(_Frozen):
         default=(), description="module kinds left unquantized: attention, linear_attention, shared_expert, "
         "dense_mlp, vision, mtp (from modules_to_not_convert / ignore lists)"
     )
+    not_converted_layers: tuple[tuple[int, str], ...] = Field(
+        default=(), description="(decoder layer, module kind) pairs left unquantized beyond the kind-wide "
+        "not_converted: attention, mamba, dense_mlp, experts, shared_expert, linear_attention, or all (the whole "
+        "layer); from ignore-list entries that name a layer (Meta's 405B FP8 keeps layers 0 and 125, NVIDIA's "
+        "Nemotron-3-Nano FP8 the Mamba layers next to attention)"
+    )
     kv_cache_dtype: str | None = Field(default=None, description="KV dtype the checkpoint asks for (ModelOpt)")
     source_method: str | None = Field(default=None, description="the quant_method as the config wrote it")
     online: bool = Field(default=False, description="quantized by vLLM while loading a 16-bit checkpoint "

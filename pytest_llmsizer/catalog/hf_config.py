@@ -389,6 +389,42 @@ def _not_converted(patterns: list[str]) -> tuple[str, ...]:
     return tuple(sorted(kinds))
 
 
+_LAYER_ENTRY = re.compile(r"layers\.(\d+)(?:\.(.+))?$")
+_NOT_DECODER = re.compile(r"visual|vision|vit\b|multi_modal_projector|mm_projector|\bmtp\b|nextn")
+_LAYER_MODULE_RULES: tuple[tuple[str, str], ...] = (
+    (r"linear_attn", "linear_attention"),
+    (r"self_attn|\.?attn\b|[qkvo]_proj$", "attention"),
+    (r"mixer\.(in_proj|out_proj)$|^mixer$", "mamba"),
+    (r"shared_expert", "shared_expert"),
+    (r"experts", "experts"),
+    (r"mlp", "dense_mlp"),
+)
+
+
+def _not_converted_layers(patterns: list[str], kind_wide: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    """Ignore-list entries that name one decoder layer (``model.layers.0``, ``backbone.layers.4.mixer.in_proj``)
+    -> (layer, module kind) pairs, "all" for a whole layer. Kinds already left 16-bit everywhere are dropped;
+    modules that are never quantized (conv1d, norms) say nothing."""
+    pairs: set[tuple[int, str]] = set()
+    for pattern in patterns:
+        text = str(pattern)
+        if text.startswith("re:") or "*" in text or _ALWAYS_16_BIT.search(text) or _NOT_DECODER.search(text):
+            continue
+        m = _LAYER_ENTRY.search(text)
+        if not m:
+            continue
+        layer, rest = int(m.group(1)), m.group(2) or ""
+        if not rest:
+            pairs.add((layer, "all"))
+            continue
+        for regex, kind in _LAYER_MODULE_RULES:
+            if re.search(regex, rest):
+                if kind not in kind_wide:
+                    pairs.add((layer, kind))
+                break
+    return tuple(sorted(pairs))
+
+
 def quant_from_config(qc: Mapping[str, Any], model_id: str) -> QuantSpec | None:
     """Normalise the many ``quantization_config`` dialects (HF, AutoAWQ, GPTQ, compressed-tensors, ModelOpt)."""
     if not qc:
@@ -400,6 +436,14 @@ def quant_from_config(qc: Mapping[str, Any], model_id: str) -> QuantSpec | None:
     ignore = list(qc.get("modules_to_not_convert") or qc.get("ignore") or qc.get("exclude_modules")
                   or (inner or {}).get("exclude_modules") or [])
     not_converted = _not_converted(ignore)
+    spec = _quant_spec(qc, inner, method, not_converted, model_id)
+    layers = _not_converted_layers(ignore, not_converted) if spec is not None else ()
+    return spec.model_copy(update={"not_converted_layers": layers}) if layers and spec is not None else spec
+
+
+def _quant_spec(qc: Mapping[str, Any], inner: Mapping[str, Any] | None, method: str, not_converted: tuple[str, ...],
+                model_id: str) -> QuantSpec | None:
+    """The QuantSpec of one quantization_config dialect (``quant_from_config`` adds per-layer exceptions)."""
     kv_dtype = None
     if inner and inner.get("kv_cache_quant_algo"):
         kv_dtype = str(inner["kv_cache_quant_algo"]).lower()
@@ -415,6 +459,9 @@ def quant_from_config(qc: Mapping[str, Any], model_id: str) -> QuantSpec | None:
         return QuantSpec(method="fp8", bits=8, zero_point=False,
                          fp8_scaling="block" if block else "tensor",
                          weight_block_size=tuple(block) if block else None,
+                         not_converted=not_converted, source_method=method)
+    if method == "fbgemm_fp8":  # FBGEMM FP8 (Meta's Llama-3.1 FP8 releases): FP8 rowwise = one scale per channel
+        return QuantSpec(method="fp8", bits=8, fp8_scaling="channel", zero_point=False,
                          not_converted=not_converted, source_method=method)
     if method == "mxfp4":
         return QuantSpec(method="mxfp4", bits=4, group_size=32, zero_point=False, not_converted=not_converted,

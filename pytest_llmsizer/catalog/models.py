@@ -393,6 +393,13 @@ def describe_quantization(q: QuantSpec) -> str:
         text += f", {q.kv_cache_dtype.upper()} KV cache"
     if q.not_converted:
         text += f"; 16-bit: {', '.join(q.not_converted)}"
+    if q.not_converted_layers:
+        by_kind: dict[str, list[int]] = {}
+        for layer, kind in q.not_converted_layers:
+            by_kind.setdefault(kind, []).append(layer)
+        text += "; 16-bit in single layers: " + ", ".join(
+            f"{'whole layer' if kind == 'all' else kind} {'/'.join(map(str, layers))}"
+            for kind, layers in by_kind.items())
     return text
 
 
