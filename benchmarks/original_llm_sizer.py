@@ -46,9 +46,9 @@ from pytest_llmsizer.adapters.llm_sizer_run import (  # noqa: E402
     install_copy,
     locate_checkout,
 )
-from pytest_llmsizer.report.records import PRIMARY_FALLBACK  # noqa: E402
 from pytest_llmsizer.validation.bands import BANDS, GOOD_OR_BETTER, band  # noqa: E402
 from pytest_llmsizer.validation.metrics import compute_metrics, in_gate  # noqa: E402
+from pytest_llmsizer.validation.record import PRIMARY_FALLBACK  # noqa: E402
 from pytest_llmsizer.validation.tolerances import load_tolerances  # noqa: E402
 
 

@@ -8,22 +8,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_llmsizer.calculator.resolve import request_from_profile
-from pytest_llmsizer.calculator.result import Calculator, CalculatorResult, normalise_result
+from pytest_llmsizer.calculator.result import Calculator, CalculatorResult
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.pluggable.loader import builtin, load_calculator
 from pytest_llmsizer.profile.load import load_profile
 from pytest_llmsizer.profile.model import Profile, Quantization
-from pytest_llmsizer.report.records import accuracy_record, primary_error
 from pytest_llmsizer.units import GB
-from pytest_llmsizer.validation.advice import recommendations
-from pytest_llmsizer.validation.bands import band
-from pytest_llmsizer.validation.compare import Outcome, compare
-from pytest_llmsizer.validation.integrity import IntegrityReport, check_profile
+from pytest_llmsizer.validation.compare import CAPACITY_QUANTITIES, Outcome
+from pytest_llmsizer.validation.integrity import Finding, IntegrityReport
+from pytest_llmsizer.validation.pipeline import validate
+from pytest_llmsizer.validation.record import ProfileRecord, outcome_of, row_of
 from pytest_llmsizer.validation.tolerances import DEFAULT_TOLERANCES, Tolerances
 
 
@@ -53,10 +52,11 @@ class ValidationReport:
     recommendations: list[str]
     calculator_inputs: dict[str, Any]
     integrity: IntegrityReport
-    record: dict[str, Any] = field(default_factory=dict)
+    record: ProfileRecord
 
     def to_json(self) -> dict[str, Any]:
         integrity = self.integrity
+        record = self.record
         return {
             "profile_file": self.profile_file,
             "calculator": self.calculator,
@@ -74,6 +74,9 @@ class ValidationReport:
                 "findings": [f.__dict__ for f in integrity.findings],
                 "not_applicable": dict(integrity.not_applicable),
             },
+            "verdicts": {"accuracy": record["accuracy_verdict"], "integrity": record["integrity_verdict"]},
+            "known_failure": record["known_failure"],
+            "error": record["error"],
         }
 
 
@@ -129,50 +132,75 @@ def calculator_inputs(profile: Profile) -> dict[str, Any]:
     return inputs
 
 
-def _summary(outcome: Outcome) -> Summary:
-    quantity, pct = primary_error(outcome)
-    row = outcome.row(quantity) if quantity else None
-    memory = row is not None and row.is_memory and row.calculated is not None
+def summary_of(record: ProfileRecord) -> Summary:
+    """The guide's summary of a record: overall match, the error that set it, the absolute error."""
+    quantity, pct = record["primary_quantity"], record["primary_error_pct"]
+    row = row_of(record, quantity) if quantity else None
+    memory = row is not None and row["quantity"] not in CAPACITY_QUANTITIES and row["calculated"] is not None
     return Summary(
-        overall_match=band(pct),
+        overall_match=record["match_quality"],
         total_percent_diff=pct,
         basis=quantity,
-        total_actual_gb=row.profiled / GB if memory and row else None,
-        total_calculated_gb=row.calculated / GB if memory and row and row.calculated is not None else None,
-        total_difference_gb=row.difference / GB if memory and row and row.difference is not None else None,
-        passed=outcome.passed,
+        total_actual_gb=row["profiled"] / GB if memory and row else None,
+        total_calculated_gb=row["calculated"] / GB if memory and row and row["calculated"] is not None else None,
+        total_difference_gb=row["difference"] / GB if memory and row and row["difference"] is not None else None,
+        passed=record["accuracy_verdict"] in ("passed", "xpassed"),
     )
+
+
+def report_from_record(profile: Profile, record: ProfileRecord, *, with_inputs: bool = True) -> ValidationReport:
+    """The rich view of a pipeline record (for the text report and the API)."""
+    integrity = IntegrityReport(
+        findings=tuple(Finding(**f) for f in record["integrity_findings"]),
+        applied=tuple(record["integrity_applied"]),
+        not_applicable=dict(record["integrity_not_applicable"]),
+        off=tuple(record["integrity_off"]),
+    )
+    return ValidationReport(profile_file=record["profile_file"], profile=profile, calculator=record["calculator"],
+                            outcome=outcome_of(record), summary=summary_of(record),
+                            recommendations=list(record["recommendations"]),
+                            calculator_inputs=calculator_inputs(profile) if with_inputs else {},
+                            integrity=integrity, record=record)
+
+
+def total_calculator(total_gb: float) -> Calculator:
+    """A "calculator" that knows only a total (``llmsizer validate --calculator-total GB``, GB = 1e9 bytes)."""
+
+    def calculate(profile: Profile) -> CalculatorResult:
+        return CalculatorResult({"total": round(total_gb * GB)})
+
+    return calculate
 
 
 def validate_loaded(profile: Profile, profile_file: str, *, calculator: Calculator | None = None,
                     calculator_name: str = "builtin", calculator_total_gb: float | None = None,
                     tolerances: Tolerances | None = None) -> ValidationReport:
-    """Validate an already loaded (and possibly overridden) profile."""
+    """Validate an already loaded (and possibly overridden) profile through the one pipeline.
+
+    Raises the calculator's error (``EstimateError``, ``CatalogError``, ...) when it cannot estimate the profile,
+    as a one-profile API should; ``llmsizer batch`` and the plugin keep it in the record instead.
+    """
     tolerances = tolerances or DEFAULT_TOLERANCES
     if calculator_total_gb is not None:
         if profile.measurements.components.total is None:
             raise LlmsizerError(f"{profile_file}: the profile holds no measured total to compare "
                                 "--calculator-total with")
-        result = CalculatorResult({"total": round(calculator_total_gb * GB)})
-        calculator_name = f"total {calculator_total_gb:g} GB"
-    else:
-        result = normalise_result((calculator or builtin)(profile))
-    outcome = compare(profile, result, tolerances.for_profile(profile, profile_file),
-                      gate_derived=tolerances.gate_derived)
-    advice = recommendations(profile, outcome)
-    integrity = check_profile(profile, tolerances.integrity, num_parameters=profile.model.num_parameters)
-    record = accuracy_record(profile, profile_file, outcome, calculator=calculator_name, recommendations=advice,
-                             calculated_params=result.inputs.get("num_parameters") if result.inputs else None)
-    record.update({
-        "accuracy_verdict": "passed" if outcome.passed else "failed",
-        "integrity_verdict": "failed" if integrity.failed else "passed",
-        "integrity_findings": [f.__dict__ for f in integrity.findings],
-        "known_failure": (k.reason if (k := tolerances.known_failure(profile, profile_file)) else None),
-        "node_id": f"{profile_file}::accuracy",
-    })
-    return ValidationReport(profile_file=profile_file, profile=profile, calculator=calculator_name, outcome=outcome,
-                            summary=_summary(outcome), recommendations=advice,
-                            calculator_inputs=calculator_inputs(profile), integrity=integrity, record=record)
+        calculator, calculator_name = total_calculator(calculator_total_gb), f"total {calculator_total_gb:g} GB"
+    calc = calculator or builtin
+    errors: list[LlmsizerError] = []
+
+    def remembering(p: Profile) -> Any:
+        try:
+            return calc(p)
+        except LlmsizerError as e:
+            errors.append(e)
+            raise
+
+    record = validate(profile, profile_file, calculator=remembering, calculator_name=calculator_name,
+                      tolerances=tolerances)
+    if errors:
+        raise errors[0]
+    return report_from_record(profile, record)
 
 
 def validate_profile(path: str | Path, *, calculator: str | Calculator | None = None, model_id: str | None = None,

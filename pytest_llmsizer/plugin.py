@@ -1,11 +1,17 @@
 """pytest entry point (``llmsizer`` in ``pytest11``): hooks only.
 
+pytest imports this module in every run of an environment where the package is installed, so it imports nothing but
+pytest and two small modules (``settings``, ``state``); the profile model, the calculator, the catalog, pydantic,
+YAML and matplotlib load only when a run has profiles to deal with (``Settings.active``) or a profile is collected.
+
 Which JSON files are profiles: those under ``llmsizer_profile_paths`` (ini, relative to the ini file; default
 ``profiles/`` under the root directory) or ``--llmsizer-profiles``, and any JSON file named explicitly on the command
 line, whose name matches ``llmsizer_profile_glob``. Other JSON files (package.json, test fixtures) are never claimed.
 
-Results travel to the controller on test reports (``report.llmsizer``, plain builtins), so the CSV, the JSON report,
-the summary and the gate are the same serially and under xdist; only the controller writes files.
+Roles, as in pytest-cov: every process collects and runs items (``collect.py``), whose one validation record travels
+on the test report (``report.llmsizer``); only the controller (or a serial run) registers the ``RunRecorder``, which
+gathers those records, evaluates the gate, writes the CSV / JSON records and prints the summary. So the outputs are
+the same serially and under xdist, and workers never touch them.
 """
 
 from __future__ import annotations
@@ -16,155 +22,100 @@ import re
 from collections.abc import Generator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmsizer import plugin_loop
 from pytest_llmsizer.collect import AccuracyItem, ProfileFile, ProfileItem
 from pytest_llmsizer.errors import CalculatorError, ConfigError
-from pytest_llmsizer.pluggable.loader import load_calculator
-from pytest_llmsizer.report.csv_record import append_records, check_appendable
-from pytest_llmsizer.report.summary import REPORT_MARKER, summary_lines, write_json_report
-from pytest_llmsizer.safe_io import check_output
 from pytest_llmsizer.sanitize import clean, has_control
-from pytest_llmsizer.state import STATE_KEY, PluginState
-from pytest_llmsizer.validation.metrics import compute_metrics, gate_failure_line
-from pytest_llmsizer.validation.tolerances import load_tolerances
+from pytest_llmsizer.settings import Settings, add_options, resolve_settings
+from pytest_llmsizer.state import RESULTS_KEY, STATE_KEY, PluginState, RunResults
+
+if TYPE_CHECKING:
+    from pytest_llmsizer.calculator.result import Calculator
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("llmsizer", "LLM GPU-memory profiles (pytest-llmsizer)")
-    group.addoption("--llmsizer-tolerances", metavar="PATH", default=None,
-                    help="tolerances YAML (default: ini llmsizer_tolerances, else tolerances.yaml in the root "
-                         "directory if present, else built-in defaults)")
-    group.addoption("--llmsizer-calculator", metavar="SPEC", default=None,
-                    help="calculator to validate: 'builtin' (default), a name registered in the entry-point "
-                         "group pytest_llmsizer.calculators, or 'module:attribute'")
-    group.addoption("--llmsizer-calculator-cmd", metavar="COMMAND", default=None,
-                    help="external calculator program, run once per profile (JSON request on stdin, JSON answer "
-                         "on stdout: protocol llmsizer-calculator/1); ini llmsizer_calculator_cmd")
-    group.addoption("--llmsizer-calculator-timeout", metavar="SECONDS", default=None,
-                    help="seconds a plugged-in calculator (a command, or a Python callable run in a thread) may "
-                         "take per profile (default: ini llmsizer_calculator_timeout, else 60)")
-    group.addoption("--llmsizer-profiles", metavar="PATH", action="append", default=[],
-                    help="directory (or file) of profiles to claim, in addition to ini llmsizer_profile_paths")
-    group.addoption("--llmsizer-csv", metavar="PATH", default=None,
-                    help="append one CSV row per profile (the guide's columns first); ini llmsizer_csv")
-    group.addoption("--llmsizer-json", metavar="PATH", default=None,
-                    help="write every outcome and the aggregate metrics as JSON; ini llmsizer_json. An existing file "
-                         "is replaced only if it is an llmsizer JSON report (or with --llmsizer-json-force)")
-    group.addoption("--llmsizer-json-force", action="store_true", default=False,
-                    help="let --llmsizer-json replace an existing regular file that is not an llmsizer report")
-    group.addoption("--llmsizer-no-gate", action="store_true", default=False,
-                    help="do not fail the run when aggregate accuracy misses the gate in tolerances.yaml")
-    plugin_loop.add_options(group, parser)
-    parser.addini("llmsizer_tolerances", "tolerances YAML file", type="string", default="")
-    parser.addini("llmsizer_calculator", "calculator spec: builtin, a registered name, or module:attribute",
-                  type="string", default="builtin")
-    parser.addini("llmsizer_calculator_cmd", "external calculator command (protocol llmsizer-calculator/1)",
-                  type="string", default="")
-    parser.addini("llmsizer_calculator_timeout", "seconds an external calculator may take per profile",
-                  type="string", default="60")
-    parser.addini("llmsizer_profile_paths", "directories holding profile JSON files", type="paths", default=[])
-    parser.addini("llmsizer_profile_glob", "file-name glob of profile files", type="string", default="*.json")
-    parser.addini("llmsizer_csv", "CSV record path", type="string", default="")
-    parser.addini("llmsizer_json", "JSON report path", type="string", default="")
-    parser.addini("llmsizer_gate", "evaluate the accuracy gate", type="bool", default=True)
-
-
-def _ini_path(config: pytest.Config, name: str) -> Path | None:
-    value = config.getini(name)
-    if not value:
-        return None
-    base = config.inipath.parent if config.inipath else config.rootpath
-    return base / value
-
-
-def _tolerances_path(config: pytest.Config) -> Path | None:
-    option = config.getoption("llmsizer_tolerances")
-    if option:
-        return Path(option)
-    ini = _ini_path(config, "llmsizer_tolerances")
-    if ini:
-        return ini
-    default = config.rootpath / "tolerances.yaml"
-    return default if default.is_file() else None
+    add_options(parser)
 
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def _load(settings: Settings, config: pytest.Config) -> PluginState:
+    """Load the tolerances file, the calculator the settings name, and the calibration and baseline of
+    ``plugin_loop`` (the first heavy imports of a run)."""
+    from pytest_llmsizer import plugin_loop
+    from pytest_llmsizer.pluggable.loader import load_calculator
+    from pytest_llmsizer.report.csv_record import check_appendable
+    from pytest_llmsizer.validation.tolerances import load_tolerances
+
+    tolerances = load_tolerances(settings.tolerances_path)
+    calculator: Calculator
+    if settings.calculator_cmd:
+        from pytest_llmsizer.pluggable.command import command_calculator
+
+        calculator = command_calculator(settings.calculator_cmd, settings.calculator_timeout_s)
+    else:
+        from pytest_llmsizer.pluggable.runner import with_timeout
+
+        # a Python calculator runs in a thread, given the timeout (pluggable/runner.py says what that can't kill)
+        calculator = with_timeout(load_calculator(settings.calculator_spec), settings.calculator_timeout_s,
+                                  settings.calculator_spec)
+    calculator, name = plugin_loop.configure(config, settings.calculator_spec, settings.calculator_cmd, calculator,
+                                             _is_worker(config))
+    if settings.calculator_cmd:
+        name = settings.calculator_cmd
+    if not _is_worker(config):  # refuse a bad output path early, before any test runs (exit 4)
+        if settings.csv_path is not None:
+            check_appendable(settings.csv_path)
+        if settings.json_path is not None:
+            from pytest_llmsizer.report.summary import REPORT_MARKER
+            from pytest_llmsizer.safe_io import check_output
+
+            check_output(settings.json_path, what="JSON report", force=settings.json_force,
+                         markers=(REPORT_MARKER,), force_option="--llmsizer-json-force")
+    return PluginState(settings=settings, tolerances=tolerances, calculator=calculator, calculator_name=name)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "llmsizer: a pytest-llmsizer profile item")
     config.addinivalue_line("markers", "accuracy: compares a profile with the calculator")
     config.addinivalue_line("markers", "integrity: checks that a profile's measurement is sound")
-    tolerances_path = _tolerances_path(config)
-    csv_option = config.getoption("llmsizer_csv")
-    json_option = config.getoption("llmsizer_json")
-    csv_path = Path(csv_option) if csv_option else _ini_path(config, "llmsizer_csv")
-    json_path = Path(json_option) if json_option else _ini_path(config, "llmsizer_json")
     try:
-        tolerances = load_tolerances(tolerances_path)
-        spec_option = config.getoption("llmsizer_calculator")
-        cmd_option = config.getoption("llmsizer_calculator_cmd")
-        if spec_option and cmd_option:
-            raise CalculatorError("give either --llmsizer-calculator or --llmsizer-calculator-cmd, not both")
-        spec = spec_option or config.getini("llmsizer_calculator") or "builtin"
-        command = cmd_option or (None if spec_option else config.getini("llmsizer_calculator_cmd").strip())
-        if command and not cmd_option and spec.strip() not in ("", "builtin"):
-            raise CalculatorError("ini sets both llmsizer_calculator and llmsizer_calculator_cmd; keep one")
-        timeout_text = config.getoption("llmsizer_calculator_timeout") or \
-            config.getini("llmsizer_calculator_timeout") or "60"
-        try:
-            timeout_s = float(timeout_text)
-        except ValueError:
-            raise CalculatorError(f"calculator timeout {timeout_text!r} is not a number of seconds") from None
-        if not 0 < timeout_s <= 1e6:
-            raise CalculatorError(f"calculator timeout must be a positive number of seconds, not {timeout_s!r} "
-                                  "(at most 1000000)")
-        if command:
-            from pytest_llmsizer.pluggable.command import command_calculator
-
-            calculator = command_calculator(command, timeout_s)
-            spec = command
-        else:
-            from pytest_llmsizer.pluggable.runner import with_timeout
-
-            calculator = with_timeout(load_calculator(spec), timeout_s, spec)
-        calculator, spec = plugin_loop.configure(config, spec, command, calculator, _is_worker(config))
-        if not _is_worker(config):  # refuse a bad output path early, before any test runs (exit 4)
-            if csv_path is not None:
-                check_appendable(csv_path)
-            if json_path is not None:
-                check_output(json_path, what="JSON report", force=config.getoption("llmsizer_json_force"),
-                             markers=(REPORT_MARKER,), force_option="--llmsizer-json-force")
+        settings = resolve_settings(config)
+        if not settings.active:
+            return  # an unrelated project's run: load nothing, claim nothing
+        state = _load(settings, config)
     except (ConfigError, CalculatorError) as e:
         raise pytest.UsageError(clean(str(e), 2000)) from None
-    paths = [Path(p) for p in config.getini("llmsizer_profile_paths")] or [config.rootpath / "profiles"]
-    paths += [Path(p).resolve() for p in config.getoption("llmsizer_profiles")]
-    explicit = set()
-    for arg in config.args:
-        candidate = Path(arg.split("::")[0])
-        if not candidate.is_absolute():
-            candidate = Path(config.invocation_params.dir) / candidate
-        if candidate.suffix == ".json":
-            explicit.add(_resolved(candidate))
-    config.stash[STATE_KEY] = PluginState(
-        tolerances=tolerances, calculator=calculator, calculator_name=spec,
-        tolerances_path=str(tolerances_path) if tolerances_path else None,
-        profile_paths=[p.resolve() for p in paths], explicit_files=explicit,
-        profile_glob=config.getini("llmsizer_profile_glob") or "*.json",
-        csv_path=csv_path, json_path=json_path,
-        gate_enabled=tolerances.gate.enabled and config.getini("llmsizer_gate")
-        and not config.getoption("llmsizer_no_gate"),
-    )
-    config.pluginmanager.register(RunRecorder(config, config.stash[STATE_KEY]), "llmsizer-recorder")
+    config.stash[STATE_KEY] = state
+    config.pluginmanager.register(GcFreezer(config), "llmsizer-gc")
+    if _is_worker(config):
+        return
+    results = config.stash[RESULTS_KEY] = RunResults()
+    config.pluginmanager.register(RunRecorder(config, state, results), "llmsizer-recorder")
     if config.pluginmanager.hasplugin("html"):
         from pytest_llmsizer.report.html import HtmlHooks
 
-        config.pluginmanager.register(HtmlHooks(lambda: config.stash[STATE_KEY]), "llmsizer-html")
+        config.pluginmanager.register(HtmlHooks(lambda: SimpleNamespace(
+            records={r["profile_file"]: r for r in results.final_records()}, metrics=results.metrics,
+            tolerances=state.tolerances)), "llmsizer-html")
+
+
+def _claimed(settings: Settings, file_path: Path) -> bool:
+    if file_path.suffix != ".json" or not fnmatch.fnmatch(file_path.name, settings.profile_glob):
+        return False
+
+    def inside(path: Path) -> bool:
+        return path in settings.explicit_files or any(path == p or path.is_relative_to(p)
+                                                      for p in settings.profile_paths)
+
+    # pytest hands over absolute paths; resolving symlinks (a filesystem call per file) only when that fails
+    return inside(file_path) or inside(_resolved(file_path))
 
 
 def _resolved(path: Path) -> Path:
@@ -176,40 +127,21 @@ def _resolved(path: Path) -> Path:
         return path
 
 
-def _claimed(state: PluginState, file_path: Path) -> bool:
-    if file_path.suffix != ".json" or not fnmatch.fnmatch(file_path.name, state.profile_glob):
-        return False
-    def inside(path: Path) -> bool:
-        return path in state.explicit_files or any(path == p or path.is_relative_to(p) for p in state.profile_paths)
-
-    # pytest hands over absolute paths; resolving symlinks (a filesystem call per file) only when that fails
-    return inside(file_path) or inside(_resolved(file_path))
-
-
-_SEEN_KEY = pytest.StashKey[dict[Path, Path]]()
-"""Real (resolved) path -> the path it was first collected under, for profile files and directories."""
-
-
-def _seen(config: pytest.Config) -> dict[Path, Path]:
-    seen = config.stash.get(_SEEN_KEY, None)
-    if seen is None:
-        seen = config.stash[_SEEN_KEY] = {}
-    return seen
-
-
+_SEEN_DIRS_KEY = pytest.StashKey[dict[Path, Path]]()
+"""Real path of each linked folder walked under the profile paths -> the path it was walked under."""
 _SEEN_FILES_KEY = pytest.StashKey[dict[Any, Path]]()
 """(device, inode) of each profile file collected -> the path it was collected under."""
 
 
-def _seen_files(config: pytest.Config) -> dict[Any, Path]:
-    seen = config.stash.get(_SEEN_FILES_KEY, None)
+def _seen(config: pytest.Config, key: pytest.StashKey[dict[Any, Path]]) -> dict[Any, Path]:
+    seen = config.stash.get(key, None)
     if seen is None:
-        seen = config.stash[_SEEN_FILES_KEY] = {}
+        seen = config.stash[key] = {}
     return seen
 
 
-def _under(state: PluginState, path: Path) -> bool:
-    return any(path == p or path.is_relative_to(p) for p in state.profile_paths)
+def _under(settings: Settings, path: Path) -> bool:
+    return any(path == p or path.is_relative_to(p) for p in settings.profile_paths)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -217,33 +149,31 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     (``profiles/self -> .``, ``profiles/a -> b``) is skipped, since the target is walked under its real name; one
     pointing elsewhere is walked the first time only (so a loop out there ends at once, not 40 levels down)."""
     state = config.stash.get(STATE_KEY, None)
-    if state is None or not collection_path.is_symlink() or not _under(state, collection_path) \
+    if state is None or not collection_path.is_symlink() or not _under(state.settings, collection_path) \
             or not collection_path.is_dir():
         return None  # not a linked folder of ours: pytest's own rules apply
     real = _resolved(collection_path)
-    if _under(state, real):
+    if _under(state.settings, real):
         return True
-    seen = _seen(config)
-    if seen.setdefault(real, collection_path) != collection_path:
+    if _seen(config, _SEEN_DIRS_KEY).setdefault(real, collection_path) != collection_path:
         return True
     return None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     state = parent.config.stash.get(STATE_KEY, None)
-    if state is None or not _claimed(state, file_path):
+    if state is None or not _claimed(state.settings, file_path):
         return None
     if file_path.is_symlink():
         real = _resolved(file_path)
-        if _under(state, real) and real.is_file() and real not in state.explicit_files:
+        if _under(state.settings, real) and real.is_file() and real not in state.settings.explicit_files:
             return None  # a link to a profile that is collected under its own name
     try:
         st = file_path.stat()
         key: Any = (st.st_dev, st.st_ino)  # the file itself, whatever path reached it (cheaper than resolving)
     except OSError:
         key = file_path
-    seen = _seen_files(parent.config)
-    if seen.setdefault(key, file_path) != file_path:
+    if _seen(parent.config, _SEEN_FILES_KEY).setdefault(key, file_path) != file_path:
         return None  # the same profile reached a second time (through a linked folder, given twice): once only
     if not has_control(str(file_path)):
         return ProfileFile.from_parent(parent, path=file_path)
@@ -259,152 +189,162 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     if isinstance(item, ProfileItem) and report.when == "call" and item.record is not None:
-        record = dict(item.record)
-        record["known_failure"] = item.known_failure
-        key = "llmsizer" if isinstance(item, AccuracyItem) else "llmsizer_integrity"
-        setattr(report, key, record)
+        report.llmsizer = item.record
+        report.llmsizer_check = item.name
         # extras only when pytest-html writes a report (--html): installed but unused, it would still ship every
-        # item's component table to the xdist controller for nothing
+        # item's component table to the xdist controller for nothing; one table per profile, on its accuracy item
         if isinstance(item, AccuracyItem) and item.config.getoption("htmlpath", None):
             from pytest_llmsizer.report.html import item_extras
 
-            report.extras = [*getattr(report, "extras", []), *item_extras(record)]
+            # the failure log of a failed (or xfailed) item prints the component table: show it once
+            report.extras = [*getattr(report, "extras", []), *item_extras(item.record, table=report.passed)]
     return report
 
 
-def _run_timestamp(state: PluginState) -> str:
-    """One timestamp per run (the CSV rows and the baseline comparison share it)."""
-    if state.run_timestamp is None:
-        state.run_timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return state.run_timestamp
+class GcFreezer:
+    """Garbage collection in profile-only sessions (every process of the run).
 
-
-def _verdict(report: pytest.TestReport) -> str:
-    if hasattr(report, "wasxfail"):
-        return "xfailed" if report.skipped else "xpassed"
-    return report.outcome
-
-
-class RunRecorder:
-    """Controller-side hooks: gather records from reports, evaluate the gate, write records, print the summary.
-
-    Registered once per process in ``pytest_configure``; on xdist workers it stays idle (workers only attach
-    records to their reports, which xdist forwards to the controller's ``pytest_runtest_logreport``).
+    With thousands of profiles a session holds hundreds of thousands of long-lived objects (collected nodes,
+    profiles, marks; on an xdist controller, every test report), which every full collection walks again: during the
+    run, and five times over in pytest's final unraisable-exception sweep. ``gc.freeze()`` takes them out of the
+    collector's sight, the standard remedy for a large long-lived heap; it changes no result and frees nothing less
+    (reference counting still frees). Only in sessions where no test code of the user runs (every item, or every
+    report, is a profile's), never over a freeze made by someone else, and thawed in the session's cleanup, after
+    pytest's sweep.
     """
 
     PROFILE_NODE_ID = re.compile(r"\.json::(accuracy|integrity)$")
     """Node id of a profile item (``<path>.json::accuracy``), as an xdist controller sees it on reports."""
 
-    def __init__(self, config: pytest.Config, state: PluginState) -> None:
+    def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.state = state
-        self.active = not _is_worker(config)
-        self.froze_gc = False
+        self.froze = False
         self.profile_reports_only = True  # every report this process logged came from a profile item
         # Registered while the plugins configure, before pytest's own unraisable-exception plugin registers its
         # cleanup (which runs gc.collect() five times); cleanups run last-in first-out, so this one runs after it.
-        config.add_cleanup(self._thaw_gc)
+        config.add_cleanup(self._thaw)
 
-    # Garbage collection. With thousands of profiles a session holds hundreds of thousands of long-lived objects
-    # (collected nodes, profiles, marks; on an xdist controller, every test report), which every full collection
-    # walks again: during the run, and five times over in pytest's final unraisable-exception sweep. gc.freeze()
-    # takes them out of the collector's sight, the standard remedy for a large long-lived heap; it changes no
-    # result and frees nothing less (reference counting still frees). Only in sessions where no test code of the
-    # user runs (every item, or every report, is a profile's), never over a freeze made by someone else, and
-    # thawed in the session's cleanup, after pytest's sweep.
-
-    def _freeze_gc(self) -> None:
-        if not self.froze_gc and not gc.get_freeze_count():
+    def _freeze(self) -> None:
+        if not self.froze and not gc.get_freeze_count():
             gc.freeze()
-            self.froze_gc = True
+            self.froze = True
 
-    def _thaw_gc(self) -> None:
-        if self.froze_gc:
-            self.froze_gc = False
+    def _thaw(self) -> None:
+        if self.froze:
+            self.froze = False
             gc.unfreeze()
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # serial runs and xdist workers: freeze the collected tree (the objects the run creates are still swept)
         if session.items and all(isinstance(item, ProfileItem) for item in session.items):
-            self._freeze_gc()
+            self._freeze()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.profile_reports_only and not self.PROFILE_NODE_ID.search(report.nodeid):
             self.profile_reports_only = False
-        if not self.active:
-            return
-        if report.failed and report.when in ("setup", "???") and self.PROFILE_NODE_ID.search(report.nodeid):
-            self._record_error(report)  # "???": xdist's report of a worker that crashed while running the item
-            return
-        if report.when != "call":
-            return
-        for key in ("llmsizer", "llmsizer_integrity"):
-            data = getattr(report, key, None)
-            if data is None:
-                continue
-            record = self.state.records.setdefault(data["profile_file"], {"profile_file": data["profile_file"]})
-            if key == "llmsizer":
-                record.update(data)
-                record["node_id"] = report.nodeid
-                record["accuracy_verdict"] = _verdict(report)
-            else:
-                record.update({k: v for k, v in data.items() if k.startswith("integrity_")})
-                record["integrity_verdict"] = _verdict(report)
 
-    def _record_error(self, report: pytest.TestReport) -> None:
-        """A profile item that produced no result (its worker crashed, its setup failed): its row says ``error``,
-        never an empty verdict, and the summary counts it."""
-        path, _, kind = report.nodeid.rpartition("::")
-        record = self.state.records.setdefault(path, {"profile_file": path})
-        reason = clean(getattr(report, "longreprtext", "") or str(report.longrepr), 500)
-        if kind == "accuracy":
-            record["node_id"] = report.nodeid
-            record["accuracy_verdict"] = "error"
-            record.setdefault("rows", [])
-            record["error"] = reason
-        else:
-            record["integrity_verdict"] = "error"
-            record.setdefault("integrity_findings", [])
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, Any, Any]:
+        result = yield
+        results = self.config.stash.get(RESULTS_KEY, None)
+        xdist_controller = results is not None and getattr(self.config.option, "dist", "no") != "no"
+        if xdist_controller and results is not None and results.records and self.profile_reports_only \
+                and not self.config.option.collectonly:
+            # an xdist controller runs no test code: freeze the reports it gathered before the summary and the sweep
+            self._freeze()
+        return result
+
+
+class RunRecorder:
+    """Controller-side hooks (registered on the controller or a serial run only): gather the records from the
+    reports, evaluate the gate, write the records, print the summary."""
+
+    def __init__(self, config: pytest.Config, state: PluginState, results: RunResults) -> None:
+        self.config = config
+        self.state = state
+        self.results = results
+
+    PROFILE_NODE_ID = re.compile(r"\.json::(accuracy|integrity)$")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            record = getattr(report, "llmsizer", None)
+            if record is not None:
+                self.results.add(getattr(report, "llmsizer_check", "accuracy"), record)
+        elif report.failed and report.when in ("setup", "???") and self.PROFILE_NODE_ID.search(report.nodeid):
+            # "???": xdist's report of a worker that crashed while running the item. Its row says "error".
+            from pytest_llmsizer.validation.record import empty_record
+
+            path, _, check = report.nodeid.rpartition("::")
+            reason = clean(getattr(report, "longreprtext", "") or str(report.longrepr), 500)
+            self.results.errors.setdefault(path, {})[check] = reason
+            self.results.placeholders.setdefault(path, empty_record(path, self.state.calculator_name))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, Any, Any]:
         # the gate is decided here, as pytest-cov does: by sessionfinish it is too late to count a failure
         result = yield
-        state = self.state
-        xdist_controller = self.active and getattr(self.config.option, "dist", "no") != "no"
-        if xdist_controller and state.records and self.profile_reports_only and not self.config.option.collectonly:
-            # an xdist controller runs no test code: freeze the reports it gathered before the summary and the sweep
-            self._freeze_gc()
-        if not self.active or self.config.option.collectonly or not state.records:
+        from pytest_llmsizer.validation.metrics import compute_metrics, gate_failure_line, gate_skipped_line
+
+        results, state = self.results, self.state
+        if self.config.option.collectonly:
+            if any(isinstance(item, ProfileItem) for item in session.items):
+                results.gate_note = "llmsizer gate: not evaluated (--collect-only: no profile was validated)"
             return result
-        state.metrics = compute_metrics(list(state.records.values()), state.tolerances.gate)
-        if state.gate_enabled:
-            state.gate_line = gate_failure_line(state.metrics)
-            if state.gate_line:
+        if not results.records:
+            return result
+        results.metrics = compute_metrics(results.final_records(), state.tolerances.gate,
+                                          selection=state.settings.selection)
+        if not state.gate_enabled:
+            why = "--llmsizer-no-gate" if not state.settings.gate else "gate.enabled: false in tolerances.yaml"
+            results.gate_note = f"gate: off ({why})"
+        elif (skipped := gate_skipped_line(results.metrics)) is not None:
+            results.gate_note = skipped
+        else:
+            results.gate_line = gate_failure_line(results.metrics)
+            if results.gate_line:
                 session.testsfailed += 1
-        plugin_loop.after_metrics(self.config, list(state.records.values()), state.tolerances.gate,
-                                  _run_timestamp(state), state.gate_enabled, session)
+        from pytest_llmsizer import plugin_loop
+
+        plugin_loop.after_metrics(self.config, [dict(r) for r in results.final_records()], state.tolerances.gate,
+                                  self._timestamp(), state.gate_enabled, session)
         return result
+
+    def _timestamp(self) -> str:
+        if self.results.timestamp is None:
+            self.results.timestamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return self.results.timestamp
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        state = self.state
-        if not self.active or self.config.option.collectonly or not state.records:
+        results, settings = self.results, self.state.settings
+        if self.config.option.collectonly or not results.records:
             return
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             return  # a partial run must not be appended to the record; the previous file stays as it was
-        if state.metrics is None:
-            state.metrics = compute_metrics(list(state.records.values()), state.tolerances.gate)
-        timestamp = _run_timestamp(state)
+        from pytest_llmsizer.report.csv_record import append_records
+        from pytest_llmsizer.report.summary import write_json_report
+        from pytest_llmsizer.validation.metrics import compute_metrics
+
+        records = results.final_records()
+        if results.metrics is None:
+            results.metrics = compute_metrics(records, self.state.tolerances.gate,
+                                              selection=self.state.settings.selection)
+        timestamp = self._timestamp()
+        from pytest_llmsizer import plugin_loop
+
         try:
-            if state.csv_path is not None:
-                append_records(state.csv_path, list(state.records.values()), timestamp)
-            if state.json_path is not None:
-                write_json_report(state.json_path, state.records, state.metrics, gate_enabled=state.gate_enabled,
-                                  gate_line=state.gate_line, force=self.config.getoption("llmsizer_json_force"),
-                                  meta={"generated": timestamp, "calculator": state.calculator_name,
-                                        "tolerances": state.tolerances_path, **plugin_loop.json_meta(self.config)})
+            if settings.csv_path is not None:
+                append_records(settings.csv_path, records, timestamp)
+            if settings.json_path is not None:
+                write_json_report(settings.json_path, records, results.metrics, force=settings.json_force,
+                                  gate_enabled=self.state.gate_enabled, gate_line=results.gate_line,
+                                  gate_note=results.gate_note,
+                                  meta={"generated": timestamp, "calculator": self.state.calculator_name,
+                                        "tolerances": str(settings.tolerances_path)
+                                        if settings.tolerances_path else None,
+                                        **plugin_loop.json_meta(self.config)})
         except (ConfigError, OSError) as e:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
@@ -413,21 +353,24 @@ class RunRecorder:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        state = self.state
-        if not self.active or not state.records or state.metrics is None:
+        results, settings = self.results, self.state.settings
+        if not results.records or results.metrics is None:
+            if results.gate_note:
+                terminalreporter.write_line(results.gate_note)
             return
+        from pytest_llmsizer.report.summary import summary_lines
+
         terminalreporter.write_sep("=", "llmsizer accuracy")
-        gate_line = state.gate_line if state.gate_enabled else None
-        for line in summary_lines(state.records, state.metrics, gate_line, state.gate_enabled):
+        for line in summary_lines(results.final_records(), results.metrics, results.gate_line, results.gate_note):
             line = clean(line, 1000)  # profile paths, model ids: whatever the files hold
             if line.startswith("llmsizer accuracy gate failed"):
                 terminalreporter.write_line("FAIL " + line, red=True, bold=True)
             else:
                 terminalreporter.write_line(line)
-        plugin_loop.terminal_summary(self.config, terminalreporter, state.gate_enabled)
-        if state.csv_path is not None:
-            terminalreporter.write_line(f"CSV record: {clean(str(state.csv_path))}")
-        if state.json_path is not None:
-            terminalreporter.write_line(f"JSON report: {clean(str(state.json_path))}")
+        from pytest_llmsizer import plugin_loop
 
-
+        plugin_loop.terminal_summary(self.config, terminalreporter, self.state.gate_enabled)
+        if settings.csv_path is not None:
+            terminalreporter.write_line(f"CSV record: {clean(str(settings.csv_path))}")
+        if settings.json_path is not None:
+            terminalreporter.write_line(f"JSON report: {clean(str(settings.json_path))}")

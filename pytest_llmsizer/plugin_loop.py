@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmsizer.calculator.coefficient_set import CoefficientSet, load_calibration
-from pytest_llmsizer.calculator.result import Calculator
 from pytest_llmsizer.errors import CalculatorError
-from pytest_llmsizer.pluggable.loader import calibrated, calibration_label
 
-if TYPE_CHECKING:  # the report modules (and matplotlib behind them) load only when a baseline is given
+if TYPE_CHECKING:  # plugin.py imports this module in every pytest run: the calculator, the coefficients and the
+    # report modules (and matplotlib behind them) load only when a calibration or a baseline is given
+    from pytest_llmsizer.calculator.coefficient_set import CoefficientSet
+    from pytest_llmsizer.calculator.result import Calculator
     from pytest_llmsizer.report.baseline import Baseline, VersusBaseline
 
 LOOP_KEY = pytest.StashKey["LoopState"]()
@@ -64,6 +64,9 @@ def configure(config: pytest.Config, spec: str, command: str | None, calculator:
     if calibration is not None:
         if command or spec.strip() not in ("", "builtin"):
             raise CalculatorError("--llmsizer-calibration applies to the built-in calculator only")
+        from pytest_llmsizer.calculator.coefficient_set import load_calibration
+        from pytest_llmsizer.pluggable.loader import calibrated, calibration_label
+
         loop.calibration = load_calibration(calibration)
         calculator, spec = calibrated(loop.calibration), calibration_label(loop.calibration)
     baseline = _path(config, "llmsizer_baseline", "llmsizer_baseline")

@@ -84,7 +84,11 @@ def test_batch_writes_reports_and_summary(tmp_path: Path):
     assert "✗" in summary and "ERROR: " in summary and "Errors: 1" in summary and "Excellent:" in summary
     assert "Success rate" in summary
     assert "[3/3]" in proc.stderr
-    assert len(list(csv.DictReader((tmp_path / "b.csv").open()))) == 2
+    # one row per profile, the broken one included, as the plugin writes them (issue 9: it used to skip it)
+    rows = list(csv.DictReader((tmp_path / "b.csv").open()))
+    assert len(rows) == 3
+    broken = next(r for r in rows if r["profile_file"].endswith("broken.json"))
+    assert broken["accuracy_verdict"] == "failed" and broken["integrity_verdict"] == "failed"
 
 
 def test_check_lists_every_problem(tmp_path: Path):
@@ -168,3 +172,18 @@ def test_analyze_a_csv_record(tmp_path: Path):
     assert data["n_known_failures"] == sum(r["accuracy_verdict"] == "xfailed" for r in rows)
     bad = run("analyze", str(LEGACY / "v2_cuda_tp2.json"))
     assert bad.returncode == 2
+
+
+def test_batch_fails_on_an_integrity_failure_as_the_plugin_does(tmp_path: Path):
+    """A profile within tolerance whose measurement is unsound fails the plugin's integrity item, so batch exits 1
+    too (synthetic edge case: the real log's KV pool replaced by a negative one, which vLLM prints when it cannot
+    start)."""
+    data = json.loads(LLAMA.read_text())
+    data["synthetic"] = True
+    data["measurements"]["components"]["kv_cache"]["bytes"] = -2 * 2**30
+    (tmp_path / "negative-kv.json").write_text(json.dumps(data))
+    proc = run("batch", str(tmp_path / "negative-kv.json"), "--out-dir", str(tmp_path / "out"))
+    assert proc.returncode == 1
+    assert "Integrity failed: 1" in proc.stdout
+    summary = next((tmp_path / "out").glob("batch-summary-*.txt")).read_text()
+    assert "[integrity FAILED]" in summary

@@ -225,8 +225,16 @@ def test_budget_identity_accepts_cuda_graphs_inside_the_budget() -> None:
     short = _llama_with(measurements__components__kv_cache=comp(kv))
     assert only(run(short), "vllm_budget_identity")
     with_graphs = _llama_with(measurements__components__kv_cache=comp(kv),
-                              measurements__components__cuda_graphs=comp(2.0))
+                              measurements__components__cuda_graphs=comp(2.0), engine__version="0.21.0")
     assert not only(run(with_graphs), "vllm_budget_identity")
+    # one identity with the calculator's engine model (calculator.engines): before v0.21 the graphs are outside the
+    # budget, and a profile that does not say its version passes either way
+    assert only(run(_llama_with(measurements__components__kv_cache=comp(kv),
+                                measurements__components__cuda_graphs=comp(2.0), engine__version="0.11.0")),
+                "vllm_budget_identity")
+    assert not only(run(_llama_with(measurements__components__kv_cache=comp(kv),
+                                    measurements__components__cuda_graphs=comp(2.0), engine__version=None)),
+                    "vllm_budget_identity")
 
 
 def test_budget_identity_applies_to_vllm_with_its_inputs_only() -> None:

@@ -167,7 +167,7 @@ def test_html_report_has_columns_extras_summary_and_plots(project: pytest.Pytest
                                           "--self-contained-html", "--llmsizer-no-gate")
     assert result.ret == 1  # the llama profile's non-torch row fails
     html = (project.path / "report.html").read_text(encoding="utf-8")
-    for column in ("Model", "GPU", "TP", "Total error %", "Band"):
+    for column in ("Model", "GPU", "TP", "Match basis: error %", "Band"):
         assert 'class="sortable" data-column-type="llmsizer_' in html
         assert f">{column}</th>" in html, column
     assert "LLM sizer accuracy" in html

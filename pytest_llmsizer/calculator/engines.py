@@ -115,6 +115,32 @@ def batch_defaults(version: tuple[int, int], gpu_memory_bytes: int, gpu_name: st
     return k.BATCH_DEFAULTS_SMALL_GPU
 
 
+# -- the vLLM budget identity and the KV capacity bookkeeping: ONE home, used by the estimate below, the
+# integrity check ``vllm_budget_identity`` and ``benchmarks/fit.py`` -------------------------------------------------
+
+def cuda_graphs_in_budget(version: tuple[int, int] | None, enforce_eager: bool | None) -> bool | None:
+    """Whether vLLM charges the CUDA-graph estimate to the KV budget: from v0.21 (``CUDA_GRAPHS_IN_BUDGET_SINCE``),
+    unless eager. None when the version is unknown (then either may hold)."""
+    if enforce_eager:
+        return False
+    if version is None:
+        return None
+    return version >= k.CUDA_GRAPHS_IN_BUDGET_SINCE
+
+
+def vllm_kv_pool_bytes(gpu_memory_bytes: int, utilization: float, *, weights: int, activations: int,
+                       non_torch: int, cuda_graphs: int = 0) -> int:
+    """vLLM's budget identity (memory-physics.md 2.1): the KV pool is what ``utilization x total memory`` leaves
+    after the weights, the profile run's activation peak, non-torch memory and the CUDA graphs charged in the budget
+    (pass 0 where ``cuda_graphs_in_budget`` is False). Negative when nothing is left (vLLM then refuses to start)."""
+    return int(utilization * gpu_memory_bytes) - weights - activations - non_torch - cuda_graphs
+
+
+def kv_tokens_from_blocks(num_gpu_blocks: int, block_size: int | None) -> int:
+    """vLLM's KV capacity in tokens from its block count ("# GPU blocks: N"): N x block_size (default 16)."""
+    return num_gpu_blocks * (block_size or k.DEFAULT_BLOCK_SIZE)
+
+
 def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: CoefficientSet | None = None,
                        ) -> tuple[list[int], list[range], dict[str, float], list[dict[str, int]]]:
     """Weight bytes per pipeline stage as vLLM logs them ("Model loading took"), the first stage's bytes by kind,
@@ -224,13 +250,14 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
                                                 coefficients.table("non_torch_gib") if coefficients else None)
     if non_torch_note:
         assumptions.append(non_torch_note)
-    graphs, graph_terms = 0, {}
+    graphs, graph_terms = 0, dict[str, Any]()
     if not req.enforce_eager:
         graphs, graph_terms = graph_pool_bytes(arch, req.platform, version, seqs, len(stages[stage]),
                                                coefficients.table("cuda_graph_pool_gib") if coefficients else None)
-    graphs_in_budget = version >= k.CUDA_GRAPHS_IN_BUDGET_SINCE and not req.enforce_eager
+    graphs_in_budget = bool(cuda_graphs_in_budget(version, req.enforce_eager))
     requested = int(util * req.gpu_memory_bytes)
-    kv_available = requested - weights - activations - non_torch - (graphs if graphs_in_budget else 0)
+    kv_available = vllm_kv_pool_bytes(req.gpu_memory_bytes, util, weights=weights, activations=activations,
+                                      non_torch=non_torch, cuda_graphs=graphs if graphs_in_budget else 0)
     if arch.compressed_attention is not None:  # DeepSeek-V4: fixed + growing part per request
         capacities = [
             deepseek_v4.kv_capacity(arch, layers, kv_available, block_size=block, max_model_len=max_model_len,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from pytest_llmsizer.calculator import Estimate, EstimateRequest, estimate
 from pytest_llmsizer.calculator import coefficients as k
+from pytest_llmsizer.calculator.engines import vllm_kv_pool_bytes
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory
 from pytest_llmsizer.calculator.platform import RocmLoadFeatures, rocm_load_features
 from pytest_llmsizer.calculator.resolve import request_from_profile
@@ -98,12 +99,14 @@ def observe(profile: Profile, label: str) -> Observation | str:
     comps = profile.measurements.components
     if (profile.engine.gpu_memory_utilization is not None and "kv_cache" in measured and comps.weights is not None
             and comps.weights.provenance != Provenance.DERIVED):
-        overhead = est.details["requested_bytes"] - comps.weights.bytes - measured["kv_cache"]
-        if est.details["cuda_graphs_in_budget"]:
-            if "cuda_graphs" not in measured:
-                overhead = None
-            else:
-                overhead -= measured["cuda_graphs"]
+        # the engine's budget identity, from its one home (calculator.engines): what utilization x total leaves
+        # besides the logged weights, KV pool and (where budgeted) CUDA-graph pool is activations + non-torch
+        budgeted = est.details["cuda_graphs_in_budget"]
+        if not budgeted or "cuda_graphs" in measured:
+            left = vllm_kv_pool_bytes(request.gpu_memory_bytes, est.inputs["gpu_memory_utilization"],
+                                      weights=comps.weights.bytes, activations=0, non_torch=0,
+                                      cuda_graphs=round(measured["cuda_graphs"]) if budgeted else 0)
+            overhead = left - measured["kv_cache"]
     graphs = None if request.enforce_eager else measured.get("cuda_graphs")
     graph_terms = est.details.get("cuda_graph_terms") or {}
     scaled = None

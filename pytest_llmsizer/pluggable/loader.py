@@ -100,10 +100,10 @@ def load_calculator(spec: str | None) -> Calculator:
     except Exception as e:  # a syntax error in it, or an exception while it runs: a usage error, said in one line
         raise CalculatorError(f"calculator {spec!r}: importing {module_name!r} failed: "
                               f"{describe_exception(e)}") from None
-    obj: Any = module
+    target: Any = module
     for part in attr.split("."):
-        if not hasattr(obj, part):
+        if not hasattr(target, part):
             raise CalculatorError(f"calculator {spec!r}: {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    return _checked_callable(spec, obj)
+        target = getattr(target, part)
+    return _checked_callable(spec, target)
 

@@ -185,7 +185,13 @@ def profile_from_data(data: Any, file: str) -> Profile:
                           f"(\"format\": \"{FORMAT_NAME}\") or an original LLM Sizer profiler file "
                           "(legacy torch, legacy API, bench v1, v2.0, v3.0)")],
         )
-    return reader(data, file)
+    profile = reader(data, file)
+    impossible = profile.physical_problems()
+    if impossible:
+        converted = "" if fmt == "native" else f" (in the native profile converted from the {fmt} format)"
+        raise ProfileError(file, [Problem(path, f"physically impossible: {message}{converted}")
+                                  for path, message in impossible])
+    return profile
 
 
 def load_profile(path: str | Path) -> Profile:

@@ -22,8 +22,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-FORMAT_NAME = "llmsizer-profile"
-FORMAT_VERSION = 1
+FORMAT_NAME: Literal["llmsizer-profile"] = "llmsizer-profile"
+FORMAT_VERSION: Literal[1] = 1
 
 NonNegativeBytes = Annotated[int, Field(ge=0, le=2**50, description="bytes (integer)")]
 SignedBytes = Annotated[int, Field(ge=-(2**50), le=2**50, description="bytes (integer); may be negative")]
@@ -105,7 +105,8 @@ def _json_type(value: Any) -> str:
         return "a boolean"
     if isinstance(value, (int, float)):
         return "a number"
-    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "a string", list: "an array", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
 
 
 @cache
@@ -309,6 +310,10 @@ class Profile(_Strict):
     def tp(self) -> int:
         return self.engine.tensor_parallel_size
 
+    def physical_problems(self) -> list[tuple[str, str]]:
+        """Values no measurement can have, as (JSON path, what is wrong); see :func:`physical_problems`."""
+        return physical_problems(self)
+
     def keywords(self) -> set[str]:
         """Words ``pytest -k`` can select this profile by: model, GPU, engine, TP size, quantization."""
         words = {self.model.id, self.model.id.split("/")[-1], self.engine.name, f"tp{self.tp}"}
@@ -319,3 +324,38 @@ class Profile(_Strict):
         if self.engine.kv_cache_dtype:
             words.add(f"kv-{self.engine.kv_cache_dtype}")
         return {w.replace(" ", "_") for w in words if w}
+
+
+SIGNED_COMPONENTS = ("kv_cache", "cuda_graphs")
+"""Components an engine may report below zero: vLLM logs CUDA-graph capture as "took -0.8 GiB" when capturing
+released cached blocks, and an "available KV cache memory" below zero when it cannot start (the integrity check
+``impossible_values`` fails that profile). Every other component is an amount of memory: never negative."""
+
+
+def physical_problems(profile: Profile) -> list[tuple[str, str]]:
+    """Values that no real measurement can hold, as (JSON path of the native profile, what is wrong): a negative
+    amount of memory (outside ``SIGNED_COMPONENTS``), or a per-GPU amount above the GPU's memory. The loader
+    rejects such a profile (``llmsizer check`` and both pytest items report it) and the ``impossible_values``
+    integrity check flags one built in code."""
+    problems: list[tuple[str, str]] = []
+    memory = profile.hardware.memory_per_gpu_bytes
+    for name, comp in profile.measurements.components.present().items():
+        where = f"$.measurements.components.{name}"
+        values = [(f"{where}.bytes", comp.bytes)]
+        values += [(f"{where}.per_gpu_bytes[{i}]", v) for i, v in enumerate(comp.per_gpu_bytes or [])]
+        for path, value in values:
+            if value < 0 and name not in SIGNED_COMPONENTS:
+                problems.append((path, f"{value} bytes: a memory amount cannot be negative (expected >= 0)"))
+            elif memory and value > memory:
+                problems.append((path, f"{value} bytes on one GPU exceeds the GPU's memory "
+                                       f"hardware.memory_per_gpu_bytes = {memory} (expected <= {memory}; is it a "
+                                       "total over GPUs, or in another unit?)"))
+    device = profile.measurements.device
+    if device is not None and memory:
+        for field in ("baseline_bytes", "peak_bytes", "final_bytes"):
+            for i, value in enumerate(getattr(device, field) or []):
+                if value > memory:
+                    problems.append((f"$.measurements.device.{field}[{i}]",
+                                     f"{value} bytes exceeds the GPU's memory hardware.memory_per_gpu_bytes = "
+                                     f"{memory} (expected <= {memory})"))
+    return problems

@@ -56,7 +56,8 @@ def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], in
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
-            out[(*path, k, "key")] = key.start_mark.line + 1
+            key_path = (*path, k, "key")
+            out[key_path] = key.start_mark.line + 1
             _lines(value, (*path, k), out)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):

@@ -11,10 +11,11 @@ The successor of the original guide's ``analyze-validation.py``, without its fau
 - size groups are the guide's three (small < 10B, medium 10-40B, large > 40B) plus "unknown" for a row without
   ``model_params_b``, instead of putting those at 0B among the small ones.
 
-The success metrics use the same names, data and targets as the plugin's gate (``validation/metrics.py``):
-band shares from ``match_quality``, total error from ``difference_pct``, weights from ``weights_diff_pct`` and the KV
-cache from ``kv_diff_pct``. The CSV does not say whether a component was gated, so a derived (formula) component a
-tolerances file leaves ungated would count here and not in the plugin's gate.
+The success metrics are computed by the plugin's own function (``validation.metrics.compute_metrics``), over
+the same facts: band shares from ``match_quality``, total error from ``difference_pct``, weights from
+``weights_diff_pct``, the KV cache from ``kv_diff_pct``, known failures left out. A row without an accuracy
+verdict (a hand-made CSV) counts. The CSV does not say whether a component was gated, so a derived (formula)
+component a tolerances file leaves ungated would count here and not in the plugin's gate.
 
 Pure apart from :func:`load_rows`, which reads the file.
 """
@@ -35,7 +36,8 @@ from typing import Any, Literal
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.report.csv_record import GUIDE_COLUMNS
 from pytest_llmsizer.safe_io import UnsafePathError, max_record_bytes, read_regular
-from pytest_llmsizer.validation.bands import GOOD_OR_BETTER, ORDER
+from pytest_llmsizer.validation.bands import ORDER
+from pytest_llmsizer.validation.metrics import METRIC_QUANTITIES, Scored, compute_metrics
 from pytest_llmsizer.validation.tolerances import GateConfig
 
 Format = Literal["text", "markdown", "json"]
@@ -418,39 +420,16 @@ def _gpu_label(r: _Row) -> str:
     return f"{r.gpu_count} GPU" + ("s" if r.gpu_count > 1 else "")
 
 
-def _below(name: str, values: list[float], limit: float) -> Metric:
-    if not values:
-        return Metric(name, f"< {limit:g}%", limit, None, 0, None)
-    value = _mean_abs(values)
-    assert value is not None
-    return Metric(name, f"< {limit:g}%", limit, value, len(values), value < limit)
-
-
-def _share(name: str, bands: list[str], wanted: tuple[str, ...], limit: float, more: bool) -> Metric:
-    target = f"{'>' if more else '<'} {limit:g}%"
-    if not bands:
-        return Metric(name, target, limit, None, 0, None)
-    value = 100 * sum(b in wanted for b in bands) / len(bands)
-    return Metric(name, target, limit, value, len(bands), value > limit if more else value < limit)
+def _scored(r: _Row) -> Scored:
+    """The one metrics function's view of a CSV row: the CSV's percentages stand for the gating rows."""
+    return Scored(r.profile, r.verdict or "unknown", r.band, r.basis, r.basis_pct,
+                  {q: r.pcts[q] for q in METRIC_QUANTITIES if q in r.pcts})
 
 
 def _metrics(rows: list[_Row], gate: GateConfig) -> list[Metric]:
-    bands = [r.band for r in rows if r.band is not None]
-    metrics = [
-        _below("mean |total error|", [r.pcts["total"] for r in rows if "total" in r.pcts],
-               gate.mean_total_error_pct_max),
-        _share("Good or better", bands, GOOD_OR_BETTER, gate.good_or_better_pct_min, more=True),
-        _share("Poor", bands, ("Poor",), gate.poor_pct_max, more=False),
-        _below("weights accuracy (mean |error|)", [r.pcts["weights"] for r in rows if "weights" in r.pcts],
-               gate.weights_error_pct_max),
-        _below("KV cache accuracy (mean |error|)", [r.pcts["kv_cache"] for r in rows if "kv_cache" in r.pcts],
-               gate.kv_cache_error_pct_max),
-    ]
-    if gate.min_profiles:
-        rated = len(bands)
-        metrics.append(Metric("profiles with a match quality", f">= {gate.min_profiles}", float(gate.min_profiles),
-                              float(rated), rated, rated >= gate.min_profiles))
-    return metrics
+    """The success metrics, computed by ``validation.metrics.compute_metrics`` (as the plugin's gate and summary)."""
+    computed = compute_metrics([_scored(r) for r in rows], gate)
+    return [Metric(m.name, m.target, m.limit, m.value, m.n, m.passed) for m in computed.rows]
 
 
 def _p(value: float | None, signed: bool = False) -> str:

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_llmsizer.errors import ConfigError
-from pytest_llmsizer.report.records import row_of
 from pytest_llmsizer.safe_io import atomic_replace, check_output, locked_append
 from pytest_llmsizer.sanitize import csv_cell
 from pytest_llmsizer.units import GB
+from pytest_llmsizer.validation.record import row_of
 
 GUIDE_COLUMNS: tuple[str, ...] = (
     "profile_file", "model_id", "model_params_b", "gpu_type", "gpu_count", "batch_size", "seq_length", "dtype",
@@ -55,7 +55,7 @@ def _num(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def overhead_component(record: dict[str, Any]) -> str | None:
+def overhead_component(record: Mapping[str, Any]) -> str | None:
     """The guide's single "overhead": the profile's framework_overhead if it has one, else non-torch memory."""
     for name in ("framework_overhead", "non_torch"):
         if row_of(record, name) is not None:
@@ -63,7 +63,7 @@ def overhead_component(record: dict[str, Any]) -> str | None:
     return None
 
 
-def csv_row(record: dict[str, Any], timestamp: str) -> dict[str, str]:
+def csv_row(record: Mapping[str, Any], timestamp: str) -> dict[str, str]:
     def mem(quantity: str | None) -> tuple[str, str, str]:
         row = row_of(record, quantity) if quantity else None
         if row is None:
@@ -176,7 +176,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_replace(path, text)
 
 
-def append_records(path: Path, records: list[dict[str, Any]], timestamp: str) -> int:
+def append_records(path: Path, records: Sequence[Mapping[str, Any]], timestamp: str) -> int:
     """Append one row per record (sorted by profile file) to ``path`` under an exclusive lock; returns rows written.
 
     The header is checked and written (for a new or empty file) while the lock is held, so of two runs starting

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pytest_llmsizer.units import GiB
@@ -23,12 +23,14 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("llmsizer_model", "Model"),
     ("llmsizer_gpu", "GPU"),
     ("llmsizer_tp", "TP"),
-    ("llmsizer_error", "Total error %"),
+    ("llmsizer_error", "Match basis: error %"),
     ("llmsizer_band", "Band"),
 )
 """(column type, header text) of the columns added to the results table. pytest-html keeps the inner HTML of a
 ``col-<type>`` cell as the row's sort value and compares those strings, so numeric cells start with an HTML comment
-holding a fixed-width key (invisible in the page) that sorts like the number."""
+holding a fixed-width key (invisible in the page) that sorts like the number. "Match basis: error %" holds the
+quantity that set the band (the total when the profile measured one, else the worst of weights, KV cache and KV
+tokens) and its error, e.g. ``weights -1.50``; integrity rows show model, GPU and TP only."""
 
 COLUMN_INDEX = 2
 """Where the columns go: after pytest-html's Result and Test columns."""
@@ -78,19 +80,25 @@ def _list_html(title: str, items: Iterable[Any]) -> str:
 TABLE_HEADER = ("component", "profiled", "calculated", "difference", "percent", "band", "tolerance", "status")
 
 
-def component_table_html(record: dict[str, Any]) -> str:
+def component_table_html(record: Mapping[str, Any], *, table: bool = True) -> str:
     """The record's comparison rows as an HTML table (memory in GiB = 2^30 bytes, KV capacity in tokens,
     concurrency in x; difference = profiled - calculated; percent of profiled), then its recommendations and
-    assumptions as lists. Every record string is escaped."""
+    assumptions as lists. Every record string is escaped. ``table=False`` leaves out the table and the lists (a
+    failed item's log already shows them) and keeps the title, the known-failure reason and the error."""
     parts = ['<div class="llmsizer">']
     title = " ".join(_e(record[k]) for k in ("profile_file", "model_id") if record.get(k))
     if record.get("calculator"):
         title += f" &mdash; calculator {_e(record['calculator'])}"
     if title:
         parts.append(f"<p><strong>{title}</strong></p>")
+    if record.get("known_failure"):
+        parts.append(f'<p class="llmsizer-known">known failure (tolerances.yaml): {_e(record["known_failure"])}</p>')
     if record.get("error"):
         parts.append(f'<p class="llmsizer-error">error: {_e(record["error"])}</p>')
     rows = record.get("rows") or []
+    if not table:
+        parts.append("</div>")
+        return "".join(parts)
     if rows:
         head = "".join(f"<th>{h}</th>" for h in TABLE_HEADER)
         body = []
@@ -112,19 +120,20 @@ def component_table_html(record: dict[str, Any]) -> str:
             body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         parts.append(f'<table class="llmsizer-components"><thead><tr>{head}</tr></thead>'
                      f"<tbody>{''.join(body)}</tbody></table>")
-    parts.append(_list_html("Recommendations", record.get("recommendations")))
-    parts.append(_list_html("Assumptions", record.get("assumptions")))
+    parts.append(_list_html("Recommendations", record.get("recommendations") or []))
+    parts.append(_list_html("Assumptions", record.get("assumptions") or []))
     parts.append("</div>")
     return "".join(parts)
 
 
-def item_extras(record: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """pytest-html extras for one item: the component table (small, no plots). Empty without a record."""
+def item_extras(record: Mapping[str, Any] | None, *, table: bool = True) -> list[dict[str, Any]]:
+    """pytest-html extras for one item: the component table (small, no plots), once: ``table=False`` for an item
+    whose failure log prints it already. Empty without a record."""
     if not record:
         return []
     from pytest_html import extras  # lazily: pytest-html is optional
 
-    return [extras.html(component_table_html(record))]
+    return [extras.html(component_table_html(record, table=table))]
 
 
 # --- results table columns ---------------------------------------------------------------------------------------
@@ -141,8 +150,9 @@ def _cell(column: str, text: str = "", key: str | None = None) -> str:
     return f'<td class="col-{column}">{prefix}{text}</td>'
 
 
-def row_cells(record: dict[str, Any] | None) -> list[str]:
-    """One cell per entry of ``COLUMNS``, empty cells when there is no record."""
+def row_cells(record: dict[str, Any] | None, check: str = "accuracy") -> list[str]:
+    """One cell per entry of ``COLUMNS``, empty cells when there is no record. ``check``: the item the row is
+    (an integrity row shows model, GPU and TP, and leaves the accuracy columns empty)."""
     if not isinstance(record, dict):
         return [_cell(column) for column, _ in COLUMNS]
     model = record.get("model_id")
@@ -152,15 +162,22 @@ def row_cells(record: dict[str, Any] | None) -> list[str]:
     if gpu is not None and isinstance(count, int) and count > 1:
         gpu_text = f"{count}&times; {gpu_text}"
     tp = record.get("tp_size")
-    pct = _num(record.get("primary_error_pct"))
-    band = record.get("match_quality")
+    accuracy = check == "accuracy"
+    pct = _num(record.get("primary_error_pct")) if accuracy else None
+    basis = record.get("primary_quantity")
+    band = record.get("match_quality") if accuracy else None
     band_key = str(ORDER.index(band)) if band in ORDER else ("9" if band else None)
+    band_text = "" if band is None else _e(band)
+    known = record.get("known_failure") if accuracy else None
+    if known:
+        band_text += f" (known failure: {_e(known)})"
     return [
         _cell("llmsizer_model", "" if model is None else _e(model)),
         _cell("llmsizer_gpu", gpu_text),
         _cell("llmsizer_tp", "" if tp is None else _e(tp), f"{tp:06d}" if isinstance(tp, int) else None),
-        _cell("llmsizer_error", "" if pct is None else f"{pct:+.2f}", None if pct is None else _sort_key(pct)),
-        _cell("llmsizer_band", "" if band is None else _e(band), band_key),
+        _cell("llmsizer_error", "" if pct is None else f"{_e(basis or '')} {pct:+.2f}".lstrip(),
+              None if pct is None else _sort_key(pct)),
+        _cell("llmsizer_band", band_text, band_key),
     ]
 
 
@@ -187,7 +204,8 @@ def summary_html(records: list[dict[str, Any]], metrics: Any, defaults: dict[str
         parts.append(f"<p>{len(records)} profile record(s); no accuracy metrics.</p>")
     else:
         parts.append(f"<p>{_e(metrics.n_in_gate)} of {_e(metrics.n_records)} profile(s) in the gate "
-                     "(known failures and profiles without a comparison are left out).</p>")
+                     f"({_e(metrics.n_known_failures)} known failure(s) and the profiles without a comparison are "
+                     "left out).</p>")
         rows = "".join(
             f"<tr><td>{_e(m.name)}</td><td>{_e(m.target)}</td><td>{_e(m.current)}</td>"
             f"<td>{_metric_status(m.passed)}</td></tr>"
@@ -207,13 +225,21 @@ def summary_html(records: list[dict[str, Any]], metrics: Any, defaults: dict[str
             )
             parts.append("<p><strong>Worst profiles</strong></p><table><thead><tr><th>profile</th><th>quantity</th>"
                          f"<th>error %</th><th>band</th></tr></thead><tbody>{worst}</tbody></table>")
-    if plots and records:
+    known = [r for r in records if r.get("accuracy_verdict") == "xfailed"]
+    if known:
+        items = "".join(f"<li>{_e(r.get('profile_file'))}: {_e(r.get('known_failure') or '-')}</li>" for r in known)
+        parts.append(f"<details><summary>{len(known)} known failure(s) (tolerances.yaml), left out of the metrics "
+                     f"and the plots</summary><ul>{items}</ul></details>")
+    plotted = [r for r in records if r.get("accuracy_verdict") != "xfailed"]
+    if plots and plotted:
         from pytest_llmsizer.report import plots as p
 
-        parts.append(_img(p.calculated_vs_profiled(records, defaults or {}), "calculated vs profiled (GiB)"))
-        parts.append(_img(p.error_distribution(records), "signed error per component (%)"))
-        parts.append(_img(p.error_by_model_size(records), "|primary error| by model size (%)"))
-        parts.append(_img(p.error_by_gpu_count(records), "|primary error| by GPU count (%)"))
+        left_out = f" ({len(known)} known failure(s) left out)" if known else ""
+        parts.append(f"<p>Plots: {len(plotted)} profile(s){left_out}.</p>")
+        parts.append(_img(p.calculated_vs_profiled(plotted, defaults or {}), "calculated vs profiled (GiB)"))
+        parts.append(_img(p.error_distribution(plotted), "signed error per component (%)"))
+        parts.append(_img(p.error_by_model_size(plotted), "|primary error| by model size (%)"))
+        parts.append(_img(p.error_by_gpu_count(plotted), "|primary error| by GPU count (%)"))
     parts.append("</div>")
     return "".join(parts)
 
@@ -235,7 +261,8 @@ class HtmlHooks:
             cells.insert(COLUMN_INDEX + offset, f'<th class="sortable" data-column-type="{column}">{title}</th>')
 
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
-        for offset, cell in enumerate(row_cells(getattr(report, "llmsizer", None))):
+        cells_of = row_cells(getattr(report, "llmsizer", None), getattr(report, "llmsizer_check", "accuracy"))
+        for offset, cell in enumerate(cells_of):
             cells.insert(COLUMN_INDEX + offset, cell)
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
@@ -245,6 +272,7 @@ class HtmlHooks:
             return
         records_by_file = getattr(state, "records", None) or {}
         records = [records_by_file[k] for k in sorted(records_by_file)]
+        # an HTML summary can be asked for before the gate ran (e.g. an interrupted run): same function, same result
         tolerances = getattr(state, "tolerances", None)
         metrics = getattr(state, "metrics", None)
         if metrics is None and records and tolerances is not None:

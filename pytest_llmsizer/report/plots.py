@@ -2,7 +2,7 @@
 
 Built with matplotlib's object-oriented ``Figure`` API (no pyplot, no global figure manager, no GUI backend), so the
 functions are safe to call from any thread and never open a window. Every function takes profile records (see
-``report/records.py``) and returns an SVG document as text, or ``None`` when the records hold nothing to plot.
+``validation/record.py``) and returns an SVG document as text, or ``None`` when the records hold nothing to plot.
 
 Output is deterministic: the SVG id salt is fixed, the date is left out of the metadata and point jitter is a fixed
 sequence, so the same records give byte-identical SVG. Text is kept as ``<text>`` (``svg.fonttype = none``) rather
@@ -31,7 +31,7 @@ MEMORY_QUANTITIES = tuple(q for q in QUANTITIES if q not in ("kv_cache_tokens", 
 
 SIZE_GROUPS = ("small (< 10B)", "medium (10-40B)", "large (> 40B)", "unknown size")
 
-_RC = {
+_RC: dict[str, Any] = {
     "svg.hashsalt": "pytest-llmsizer",
     "svg.fonttype": "none",
     "font.size": 8.0,
@@ -65,7 +65,7 @@ def _to_svg(fig: Figure) -> str:
 
 def _render(build: Any, *args: Any) -> str | None:
     """Run ``build(*args) -> Figure | None`` under the report's rc settings and serialize it."""
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]  # matplotlib types rc keys as a Literal
         fig = build(*args)
         return None if fig is None else _to_svg(fig)
 

@@ -66,9 +66,12 @@ def render_validation(report: ValidationReport) -> str:
         ("absolute error", "-" if s.total_difference_gb is None else
          f"{s.total_difference_gb * GB / GiB:+.3f} GiB ({s.total_difference_gb:+.3f} GB)"),
         ("within tolerances", "yes" if s.passed else "no"),
+        ("known failure", report.record["known_failure"]),
         ("integrity", "failed" if report.integrity.failed else
          ("warnings" if report.integrity.findings else "passed")),
     ])
+    if report.record["error"]:
+        lines.append(f"  - error: {report.record['error']}")
     for f in report.integrity.findings:
         lines.append(f"  - {f.severity}: {f.message}")
     if report.recommendations:

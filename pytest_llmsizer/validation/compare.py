@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pytest_llmsizer.calculator.coefficients import DEFAULT_BLOCK_SIZE
+from pytest_llmsizer.calculator.engines import kv_tokens_from_blocks
 from pytest_llmsizer.calculator.result import CalculatorResult
 from pytest_llmsizer.profile.model import Profile, Provenance
 from pytest_llmsizer.units import GiB
@@ -75,9 +75,9 @@ def _profiled_values(profile: Profile) -> list[tuple[str, list[float], str]]:
     if m.kv_cache_tokens is not None:
         out.append(("kv_cache_tokens", [float(m.kv_cache_tokens)], Provenance.ENGINE.value))
     elif m.num_gpu_blocks is not None:
-        # V0 logs print "# GPU blocks: N"; vLLM's token capacity is N x block_size (default 16)
-        block = profile.engine.block_size or DEFAULT_BLOCK_SIZE
-        out.append(("kv_cache_tokens", [float(m.num_gpu_blocks * block)], Provenance.ENGINE.value))
+        # V0 logs print "# GPU blocks: N"; vLLM's token capacity is N x block_size
+        tokens = kv_tokens_from_blocks(m.num_gpu_blocks, profile.engine.block_size)
+        out.append(("kv_cache_tokens", [float(tokens)], Provenance.ENGINE.value))
     if m.max_concurrency is not None:
         out.append(("max_concurrency", [float(m.max_concurrency)], Provenance.ENGINE.value))
     return out

@@ -20,6 +20,11 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from pytest_llmsizer.calculator.engines import cuda_graphs_in_budget, vllm_kv_pool_bytes
+from pytest_llmsizer.calculator.versions import parse_vllm_version
+from pytest_llmsizer.calculator.weights import dtype_bytes, quantized_bytes_per_param
+from pytest_llmsizer.catalog.arch import QuantSpec
+from pytest_llmsizer.errors import EstimateError
 from pytest_llmsizer.profile.model import Component, Confidence, Profile, Provenance, Quantization
 from pytest_llmsizer.units import GiB, MiB
 from pytest_llmsizer.validation.tolerances import INTEGRITY_DEFAULTS, CheckConfig
@@ -91,45 +96,60 @@ def _gpus(indices: list[int]) -> str:
 
 # -- bytes per parameter ------------------------------------------------------------------------------------------
 
-_DEFAULT_GROUP = 128
-_FOUR_BIT_METHODS = ("awq", "gptq", "auto-round", "autoround", "bitsandbytes", "bnb", "int4", "w4a16", "marlin")
-_EIGHT_BIT_METHODS = ("fp8", "int8", "w8a8", "w8a16", "fbgemm")
+_FOUR_BIT_METHODS = {"awq": "awq", "gptq": "gptq", "auto-round": "gptq", "autoround": "gptq", "marlin": "gptq",
+                     "bitsandbytes": "bitsandbytes-4bit", "bnb": "bitsandbytes-4bit", "int4": "int4", "w4a16": "int4"}
+_EIGHT_BIT_METHODS = {"fp8": "fp8", "fbgemm": "fp8", "int8": "int8", "w8a8": "int8", "w8a16": "int8",
+                      "bitsandbytes": "bitsandbytes-8bit", "bnb": "bitsandbytes-8bit"}
+_NOMINAL_HIDDEN = 4096
+"""Per-channel scales cost 1/hidden bytes per parameter (< 0.1%); a profile does not say its model's width."""
+
+
+def quant_spec(quantization: Quantization) -> QuantSpec | None:
+    """The calculator's storage format (``catalog.arch.QuantSpec``) for a profile's declared quantization, or None
+    when the declaration names neither a known method nor its bits."""
+    method = quantization.method.lower()
+    if "mxfp4" in method:
+        return QuantSpec(method="mxfp4", bits=4, group_size=32, zero_point=False)
+    if "nvfp4" in method or "fp4" in method:
+        return QuantSpec(method="nvfp4", bits=4, group_size=16, zero_point=False)
+    bits = quantization.bits
+    table = _EIGHT_BIT_METHODS if bits == 8 else _FOUR_BIT_METHODS if bits == 4 else {}
+    kind = next((v for k, v in table.items() if k in method), None)
+    if bits is None:
+        kind = next((v for k, v in _EIGHT_BIT_METHODS.items() if k in method and k not in ("bitsandbytes", "bnb")),
+                    None)
+        bits = 8 if kind else None
+        if kind is None:
+            kind = next((v for k, v in _FOUR_BIT_METHODS.items() if k in method), None)
+            bits = 4 if kind else None
+    if bits is None:
+        return None
+    if bits >= 16:
+        return QuantSpec(method="int4", bits=16, group_size=-1, zero_point=False)  # 16 bits: no real quantization
+    kind = kind or ("int8" if bits == 8 else "int4")
+    group = quantization.group_size if quantization.group_size is not None else (
+        None if kind in ("fp8", "int8", "bitsandbytes-8bit") else 128)
+    return QuantSpec(method=kind, bits=bits, group_size=group, zero_point=kind in ("awq", "gptq"))  # type: ignore[arg-type]
 
 
 def bytes_per_parameter(quantization: Quantization | None, dtype: str | None) -> float | None:
-    """Average bytes per parameter of a checkpoint, from the profile's declared quantization or weight dtype.
-
-    A deliberately tiny table after notes/memory-physics.md section 3.1 ("when only params and a quant config are
-    known"): 16-bit 2; fp8 / int8 1; group-quantized 4-bit (AWQ, GPTQ, AutoRound, bitsandbytes) 0.5 + 2/g fp16 scales
-    + 0.5/g packed zeros (g = 128: 0.5195); MXFP4 0.53125 (4.25 bits); NVFP4 0.5625 (4.5 bits). Unquantized weights
-    count 2 bytes (vLLM serves float32 checkpoints in 16 bit) unless the dtype says float32. It ignores the layers
-    that stay in 16 bits (embeddings, lm_head, norms), so a quantized model weighs somewhat more than this predicts.
-    Returns None when the quantization names neither a known method nor its bits.
+    """Average bytes per parameter of a checkpoint, from the profile's declared quantization or weight dtype, priced
+    by the calculator's own weights code (``calculator.weights``: scales, zero points, GPTQ's g_idx, MXFP4/NVFP4
+    block scales). Unquantized weights count their dtype's bytes (2 when unknown). It ignores the layers that stay
+    in 16 bits (embeddings, lm_head, norms), so a quantized model weighs somewhat more than this predicts. Returns
+    None when the quantization names neither a known method nor its bits.
     """
     if quantization is None:
-        name = (dtype or "").lower().replace("torch.", "")
-        return 4.0 if name in ("float32", "fp32", "float") else 2.0
-    method = quantization.method.lower()
-    if "mxfp4" in method:
-        return 0.53125
-    if "nvfp4" in method or "fp4" in method:
-        return 0.5625
-    bits = quantization.bits
-    if bits is None:
-        if any(m in method for m in _EIGHT_BIT_METHODS):
-            bits = 8
-        elif any(m in method for m in _FOUR_BIT_METHODS):
-            bits = 4
-        else:
-            return None
-    if bits >= 16:
-        return bits / 8
-    if bits == 8:
-        return 1.0
-    if quantization.group_size == -1:  # per-channel: one scale per output row, negligible
-        return bits / 8
-    group = quantization.group_size if quantization.group_size and quantization.group_size > 0 else _DEFAULT_GROUP
-    return bits / 8 + 2 / group + (bits / 8) / group
+        try:
+            return float(dtype_bytes(dtype))
+        except EstimateError:
+            return 2.0
+    spec = quant_spec(quantization)
+    if spec is None:
+        return None
+    if spec.bits >= 16:
+        return spec.bits / 8
+    return float(quantized_bytes_per_param(spec, _NOMINAL_HIDDEN))
 
 
 # -- the checks ---------------------------------------------------------------------------------------------------
@@ -273,9 +293,10 @@ _KV_MEMORY_ARGS = ("kv_cache_memory", "kv_cache_memory_bytes", "kv-cache-memory"
 
 
 def _vllm_budget_identity(profile: Profile, threshold: float, _params: int | None) -> _Result:
-    """vLLM sizes the KV pool so that weights + activation peak + non-torch + KV = utilization x total memory
-    (notes/memory-physics.md 2.1). Since v0.21 the CUDA graph estimate is charged inside the budget too, so when
-    the profile holds cuda_graphs the identity also passes with it added."""
+    """vLLM sizes the KV pool so that weights + activation peak + non-torch (+ the CUDA-graph estimate, from v0.21)
+    + KV = utilization x total memory (notes/memory-physics.md 2.1; the identity is the calculator's own,
+    ``calculator.engines.vllm_kv_pool_bytes``). When the profile does not say its vLLM version, the identity
+    passes with or without the profile's cuda_graphs charged."""
     eng, hw, comps = profile.engine, profile.hardware, profile.measurements.components
     if eng.name != "vllm":
         return f"applies to vLLM only (engine is {eng.name})"
@@ -291,31 +312,39 @@ def _vllm_budget_identity(profile: Profile, threshold: float, _params: int | Non
     n = hw.gpu_count
     involved = [*parts.values(), *([graphs] if graphs is not None else [])]
     per_gpu = any(c.per_gpu_bytes is not None for c in involved)
-    budget = eng.gpu_memory_utilization * hw.memory_per_gpu_bytes
+    util, memory = eng.gpu_memory_utilization, hw.memory_per_gpu_bytes
+    budget = util * memory
     values = {p: _per_rank(c, n) for p, c in parts.items()}
     graph_values = _per_rank(graphs, n) if graphs is not None else None
+    in_budget = cuda_graphs_in_budget(parse_vllm_version(eng.version), eng.enforce_eager)
+    # the graph charges the identity may hold with: none, the profile's pool, or either when the version is unknown
+    charges = [False] if graph_values is None or in_budget is False else [True] if in_budget else [False, True]
     problems: list[_Problem] = []
     for r in range(n) if per_gpu else range(1):
-        s = sum(v[r] for v in values.values())
-        rel = abs(s - budget) / budget
-        if rel <= threshold:
+        def residual(charged: bool, r: int = r) -> float:
+            """|measured KV - the pool the identity leaves| / budget."""
+            pool = vllm_kv_pool_bytes(memory, util, weights=values["weights"][r],
+                                      activations=values["activations"][r], non_torch=values["non_torch"][r],
+                                      cuda_graphs=graph_values[r] if charged and graph_values else 0)
+            return abs(values["kv_cache"][r] - pool) / budget
+
+        rel = residual(charges[0])
+        if any(residual(c) <= threshold for c in charges):
             continue
+        s = sum(v[r] for v in values.values())
         with_graphs = ""
-        if graph_values is not None:
-            rel_g = abs(s + graph_values[r] - budget) / budget
-            if rel_g <= threshold:
-                continue
+        if graph_values is not None and True in charges:
+            rel_g = residual(True)
             with_graphs = f"; with cuda_graphs {_g(graph_values[r])} it is {_g(s + graph_values[r])}, {_pct(rel_g)}"
         terms = " + ".join(f"{_g(v[r])} {p}{_tag(parts[p])}" for p, v in values.items())
         cause = ("the KV pool or the memory total belongs to another run or rank, the utilization is not the one the "
                  "run used, or GB and GiB were mixed")
         problems.append((
             f"vllm_budget_identity{f' (GPU {r})' if per_gpu else ''}: {terms} = {_g(s)}, but "
-            f"gpu_memory_utilization {eng.gpu_memory_utilization:g} x {_g(hw.memory_per_gpu_bytes)} = {_g(budget)}: "
+            f"gpu_memory_utilization {util:g} x {_g(memory)} = {_g(budget)}: "
             f"off by {_pct(rel)} (threshold {_pct(threshold)}){with_graphs}: {cause}",
             {"gpu": float(r), "sum_gib": _gf(s), "budget_gib": _gf(budget), "relative": round(rel, 6),
-             "utilization": eng.gpu_memory_utilization, "memory_per_gpu_gib": _gf(hw.memory_per_gpu_bytes),
-             "threshold": threshold},
+             "utilization": util, "memory_per_gpu_gib": _gf(memory), "threshold": threshold},
         ))
         if not per_gpu:
             break
@@ -327,9 +356,13 @@ def _impossible_values(profile: Profile, threshold: float, _params: int | None) 
     comps, dev, n = profile.measurements.components, profile.measurements.device, profile.hardware.gpu_count
     weights, total, kv = comps.weights, comps.total, comps.kv_cache
     peak = dev.peak_bytes if dev is not None else None
-    if kv is None and (weights is None or (peak is None and total is None)):
+    # values no measurement can hold (the loader rejects them in files; a profile built in code meets them here)
+    problems: list[_Problem] = [
+        (f"impossible_values: {path}: {message}", {"path": path, "threshold": threshold})
+        for path, message in profile.physical_problems()
+    ]
+    if not problems and kv is None and (weights is None or (peak is None and total is None)):
         return "needs weights with a device peak or a total component, or a kv_cache component"
-    problems: list[_Problem] = []
     if weights is not None:
         w = _per_rank(weights, n)
         for label, ref, tag in (

@@ -242,7 +242,7 @@ def parse_tolerances(text: str, source: str) -> Tolerances:
                               f"expected {sorted(INTEGRITY_DEFAULTS)}")
         # a check configured in the file keeps the defaults of the fields it does not set
         merged["integrity"] = {
-            name: default.model_dump() | (user_checks.get(name) if isinstance(user_checks.get(name), dict) else {})
+            name: default.model_dump() | (given if isinstance(given := user_checks.get(name), dict) else {})
             for name, default in INTEGRITY_DEFAULTS.items()
         } | {k: v for k, v in user_checks.items() if not isinstance(v, dict)}
     try:

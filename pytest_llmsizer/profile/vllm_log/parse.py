@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_llmsizer.calculator.engines import kv_tokens_from_blocks
 from pytest_llmsizer.profile.vllm_log.facts import (
     INT,
     MAIN,
@@ -605,13 +606,13 @@ def _tokens_from_blocks(
         basis = (
             f"{blocks.value} GPU blocks x block_size {block_size.value} (stated on line {block_size.line_number})"
         )
-        value = blocks.value * block_size.value
+        value = kv_tokens_from_blocks(blocks.value, block_size.value)
     elif "(V0)" in blocks.form or (generation is not None and generation.value == "V0"):
         basis = (
             f"{blocks.value} GPU blocks x {V0_DEFAULT_BLOCK_SIZE}, vLLM V0's default block size (the log prints no "
             "block size)"
         )
-        value = blocks.value * V0_DEFAULT_BLOCK_SIZE
+        value = kv_tokens_from_blocks(blocks.value, V0_DEFAULT_BLOCK_SIZE)
     else:
         return None
     return Fact(value, blocks.line, blocks.line_number, blocks.text, blocks.rank, "derived-from-blocks",
