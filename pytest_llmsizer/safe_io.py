@@ -213,7 +213,7 @@ def _lock(fd: int, path: Path, timeout_s: float) -> None:
 
         while True:
             try:
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
                 return
             except OSError:
                 if time.monotonic() > deadline:

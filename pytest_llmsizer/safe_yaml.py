@@ -41,7 +41,7 @@ class BoundedSafeLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         self._depth += 1
         try:
             if self._depth > self.max_depth:
@@ -52,7 +52,7 @@ class BoundedSafeLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
-    def compose_document(self) -> Node | None:  # type: ignore[override]
+    def compose_document(self) -> Node | None:
         node = super().compose_document()
         if node is not None:
             total = _expanded_size(node, self.max_nodes)

@@ -41,7 +41,7 @@ def clean(text: Any, limit: int | None = SHOWN_CHARS, *, keep_newlines: bool = F
     """
     text = safe_str(text)
     cut = limit is not None and len(text) > 4 * limit + 64
-    if cut:
+    if cut and limit is not None:
         text = text[: 4 * limit + 64]  # bound the work on a huge value; it is shortened below anyway
     text = _ANSI.sub("", text)
     if not keep_newlines:

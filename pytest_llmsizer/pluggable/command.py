@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -13,7 +14,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
 from pytest_llmsizer.calculator.params import total_parameters
 from pytest_llmsizer.calculator.resolve import request_from_profile
@@ -250,7 +251,7 @@ def capture_bounded(proc: subprocess.Popen[bytes], payload: bytes, timeout_s: fl
     def read_stdout() -> None:
         assert proc.stdout is not None
         with contextlib.suppress(OSError, ValueError):
-            while chunk := proc.stdout.read1(65536):
+            while chunk := cast(io.BufferedReader, proc.stdout).read1(65536):
                 out.extend(chunk)
                 if len(out) > MAX_STDOUT_BYTES:
                     overflow.set()
@@ -259,7 +260,7 @@ def capture_bounded(proc: subprocess.Popen[bytes], payload: bytes, timeout_s: fl
     def read_stderr() -> None:
         assert proc.stderr is not None
         with contextlib.suppress(OSError, ValueError):
-            while chunk := proc.stderr.read1(65536):
+            while chunk := cast(io.BufferedReader, proc.stderr).read1(65536):
                 err.extend(chunk)
                 if len(err) > 2 * MAX_STDERR_BYTES:
                     del err[: len(err) - MAX_STDERR_BYTES]

@@ -16,7 +16,8 @@ from typing import Any, Literal, TypedDict
 from pytest_llmsizer.profile.model import Profile
 from pytest_llmsizer.validation.compare import Outcome, Row
 
-Verdict = Literal["passed", "failed", "xfailed", "xpassed"]
+Verdict = Literal["passed", "failed", "xfailed", "xpassed", "error"]
+"""``error``: the item crashed (a worker died) before it could decide; counted, never taken as passed."""
 """An accuracy verdict. ``xfailed``/``xpassed``: a known failure (tolerances.yaml) that failed / passed anyway."""
 
 
@@ -83,7 +84,7 @@ class ProfileRecord(TypedDict):
     accuracy_verdict: Verdict | None
     """None only where the door did not run the accuracy check (e.g. ``pytest -m integrity``)."""
     # -- integrity
-    integrity_verdict: Literal["passed", "failed"] | None
+    integrity_verdict: Literal["passed", "failed", "error"] | None
     integrity_findings: list[FindingRecord]
     integrity_applied: list[str]
     integrity_not_applicable: dict[str, str]
