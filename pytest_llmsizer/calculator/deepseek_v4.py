@@ -26,11 +26,10 @@ vLLM reports capacity as max_concurrency = pool / per-request bytes and "GPU KV 
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator.kv_cache import KvCapacity
-from pytest_llmsizer.calculator.params import Sharding, padded_vocab_per_rank
+from pytest_llmsizer.calculator.params import Inventory, Sharding, padded_vocab_per_rank
 from pytest_llmsizer.catalog.arch import CompressedAttentionSpec, ModelArch
 from pytest_llmsizer.errors import EstimateError
 
@@ -154,8 +153,8 @@ def stage_weight_bytes(arch: ModelArch, layers: range, *, first: bool, last: boo
     q = arch.quantization
     fp8 = 1 + k.FP32_SCALE_BYTES / (128 * 128) if q is not None and q.method == "fp8" else dtype_bytes
     expert_b = {"mxfp4": k.MXFP4_BYTES_PER_PARAM, "nvfp4": k.NVFP4_BYTES_PER_PARAM}.get(spec.expert_format or "", fp8)
-    params: Counter = Counter()  # kind -> parameters, priced below
-    fp32: Counter = Counter()
+    params = Inventory()  # kind -> parameters, priced below
+    fp32 = Inventory()
     for i in layers:
         ratio = spec.compress_ratios[i]
         params["attention"] += h * (spec.q_lora_rank + spec.head_dim)  # fused_wqa_wkv (replicated)

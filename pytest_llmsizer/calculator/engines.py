@@ -142,7 +142,7 @@ def kv_tokens_from_blocks(num_gpu_blocks: int, block_size: int | None) -> int:
 
 
 def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: CoefficientSet | None = None,
-                       ) -> tuple[list[int], list[range], dict[str, float], list[dict[str, int]]]:
+                       ) -> tuple[list[int], list[range], dict[str, int], list[dict[str, int]]]:
     """Weight bytes per pipeline stage as vLLM logs them ("Model loading took"), the first stage's bytes by kind,
     and per stage the platform's load-figure terms beyond the weights (ROCm: ``calculator.platform``)."""
     arch = req.arch
@@ -153,7 +153,9 @@ def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: Coefficie
     )
     stages = pipeline_stages(arch.num_layers, sh.pp)
     rotary = rotary_cache_bytes(arch, dtype)
-    totals, first_breakdown, platform_terms = [], {}, []
+    totals: list[int] = []
+    first_breakdown: dict[str, int] = {}
+    platform_terms: list[dict[str, int]] = []
     for i, layers in enumerate(stages):
         if arch.compressed_attention is not None:  # DeepSeek-V4: its own inventory and pricing
             by_kind = deepseek_v4.stage_weight_bytes(arch, layers, first=i == 0, last=i == len(stages) - 1, sh=sh,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pytest_llmsizer.calculator.coefficients import VOCAB_PADDING
@@ -19,6 +19,23 @@ from pytest_llmsizer.catalog.arch import ModelArch
 # Kinds of parameters. "Linear" kinds can be quantized; the others stay in the activation dtype (16 bit).
 LINEAR_KINDS = ("attention", "linear_attention", "mamba", "dense_mlp", "experts", "shared_expert", "moe_latent")
 PLAIN_KINDS = ("embedding", "lm_head", "norm", "router", "conv", "bias", "indexer", "vision")
+
+
+class Inventory(dict[str, float]):
+    """Parameters per kind on one rank. Counts are fractional (a column-parallel linear holds heads / TP of its rows,
+    a vision tower 1 / TP when split), which ``collections.Counter`` (typed as int counts) cannot hold, so this keeps
+    the two Counter behaviours the inventory relies on: a missing kind reads as 0 without being inserted, and
+    ``+=`` adds kind by kind and then drops kinds that are not positive."""
+
+    def __missing__(self, key: str) -> float:
+        return 0
+
+    def __iadd__(self, other: Mapping[str, float]) -> Inventory:
+        for kind, count in other.items():
+            self[kind] += count
+        for kind in [kind for kind, count in self.items() if not count > 0]:
+            del self[kind]
+        return self
 
 
 @dataclass(frozen=True)
@@ -56,9 +73,9 @@ def pipeline_stages(num_layers: int, pp: int) -> list[range]:
     return out
 
 
-def _attention_layer(arch: ModelArch, tp: int, *, full: bool = False) -> Counter:
+def _attention_layer(arch: ModelArch, tp: int, *, full: bool = False) -> Inventory:
     h, d, dv = arch.hidden_size, arch.head_dim, arch.value_head_dim
-    c: Counter = Counter()
+    c: Inventory = Inventory()
     if full and arch.global_head_dim:
         # Gemma-4 global layers: their own head size and KV heads; with k_eq_v there is no v_proj at all
         dg = arch.global_head_dim
@@ -99,13 +116,13 @@ def _attention_layer(arch: ModelArch, tp: int, *, full: bool = False) -> Counter
     return c
 
 
-def _linear_attention_layer(arch: ModelArch, tp: int) -> Counter:
+def _linear_attention_layer(arch: ModelArch, tp: int) -> Inventory:
     la = arch.linear_attention
     assert la is not None
     h = arch.hidden_size
     key_dim = la.num_key_heads * la.key_head_dim
     value_dim = la.num_value_heads * la.value_head_dim
-    c: Counter = Counter()
+    c: Inventory = Inventory()
     c["linear_attention"] += h * (2 * key_dim + 2 * value_dim) / tp  # in_proj_qkvz
     c["linear_attention"] += h * 2 * la.num_value_heads / tp  # in_proj_ba
     c["linear_attention"] += value_dim * h / tp  # out_proj
@@ -114,13 +131,13 @@ def _linear_attention_layer(arch: ModelArch, tp: int) -> Counter:
     return c
 
 
-def _mamba_layer(arch: ModelArch, tp: int) -> Counter:
+def _mamba_layer(arch: ModelArch, tp: int) -> Inventory:
     mb = arch.mamba
     assert mb is not None
     h = arch.hidden_size
     d_inner = mb.num_heads * mb.head_dim
     conv_dim = d_inner + 2 * mb.n_groups * mb.state_size
-    c: Counter = Counter()
+    c: Inventory = Inventory()
     c["mamba"] += h * (2 * d_inner + 2 * mb.n_groups * mb.state_size + mb.num_heads) / tp  # in_proj
     c["mamba"] += d_inner * h / tp  # out_proj
     c["conv"] += conv_dim * (mb.conv_kernel + (1 if mb.conv_bias else 0)) / tp  # conv1d weight (+ bias)
@@ -130,9 +147,9 @@ def _mamba_layer(arch: ModelArch, tp: int) -> Counter:
     return c
 
 
-def _mlp_layer(arch: ModelArch, kind: str, sh: Sharding) -> Counter:
+def _mlp_layer(arch: ModelArch, kind: str, sh: Sharding) -> Inventory:
     h, tp = arch.hidden_size, sh.tp
-    c: Counter = Counter()
+    c: Inventory = Inventory()
     if kind == "dense":
         mats = 3 if arch.mlp_gated else 2
         c["dense_mlp"] += mats * h * arch.intermediate_size / tp
@@ -163,10 +180,10 @@ def _mlp_layer(arch: ModelArch, kind: str, sh: Sharding) -> Counter:
     return c
 
 
-def layer_inventory(arch: ModelArch, index: int, sh: Sharding) -> Counter:
+def layer_inventory(arch: ModelArch, index: int, sh: Sharding) -> Inventory:
     """Parameters of one decoder layer on one rank, by kind."""
     kind = arch.layer_attention[index]
-    c: Counter = Counter()
+    c: Inventory = Inventory()
     if kind in ("full", "sliding", "chunked"):
         c += _attention_layer(arch, sh.tp, full=kind == "full")
     elif kind == "linear":
@@ -180,9 +197,9 @@ def layer_inventory(arch: ModelArch, index: int, sh: Sharding) -> Counter:
     return c
 
 
-def stage_inventory(arch: ModelArch, layers: range, *, first: bool, last: bool, sh: Sharding) -> Counter:
+def stage_inventory(arch: ModelArch, layers: range, *, first: bool, last: bool, sh: Sharding) -> Inventory:
     """Parameters one rank of a pipeline stage holds, by kind."""
-    c: Counter = Counter()
+    c: Inventory = Inventory()
     rows = padded_vocab_per_rank(arch.vocab_size, sh.tp)
     if first:
         c["embedding"] += rows * arch.hidden_size
@@ -232,7 +249,7 @@ def mtp_parameters(arch: ModelArch) -> int:
         layers = list(zip(arch.mtp_layer_attention, arch.mtp_layer_mlp, strict=True))
     else:
         layers = [("full", arch.layer_mlp[-1])]
-    step: Counter = Counter()
+    step: Inventory = Inventory()
     for attention, mlp in layers:
         probe = arch.model_copy(update={"layer_attention": (attention,), "layer_mlp": (mlp,)})
         step += layer_inventory(probe, 0, sh)

@@ -76,7 +76,7 @@ def rocm_load_features(arch: ModelArch, layers: range, sh: Sharding, dtype_bytes
         elif fp8:
             fp8_layer = int(up_rows * width + down_rows * inter)
             largest = int(up_rows * width)
-    if fp8:
+    if fp8 and q is not None:  # fp8 implies a quantization; spelled out so the type checker sees q narrowed
         q_heads = arch.num_attention_heads / sh.tp
         kv = max(1, arch.num_kv_heads // sh.tp)
         if "attention" not in q.not_converted and arch.mla is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pytest_llmsizer.calculator.request import EstimateRequest
+from pytest_llmsizer.calculator.request import EstimateRequest, Platform
 from pytest_llmsizer.catalog.arch import ModelArch
 from pytest_llmsizer.catalog.gpus import GpuNameError, GpuSpec, resolve_gpu, vendor_from_name
 from pytest_llmsizer.catalog.hf_config import arch_from_hf_config
@@ -51,7 +51,7 @@ def _variant_by_memory(candidates: list[str], memory_bytes: int) -> GpuSpec | No
     return min(close, key=lambda s: abs(s.memory_bytes - memory_bytes))
 
 
-def gpu_memory(gpu: str | None, memory_bytes: int | None) -> tuple[int, str | None, str, list[str]]:
+def gpu_memory(gpu: str | None, memory_bytes: int | None) -> tuple[int, str | None, Platform, list[str]]:
     """(bytes, GPU name, platform, assumptions) from a GPU name and/or an explicit memory size."""
     assumptions: list[str] = []
     spec = None
@@ -79,7 +79,7 @@ def gpu_memory(gpu: str | None, memory_bytes: int | None) -> tuple[int, str | No
         memory_bytes = spec.memory_bytes
         basis = MEMORY_BASIS.get(spec.memory_basis, spec.memory_basis)
         assumptions.append(f"{spec.name}: {memory_bytes / 2**30:.2f} GiB visible to the runtime, from {basis}")
-    platform = spec.platform if spec is not None else ("rocm" if vendor_from_name(gpu) == "amd" else "cuda")
+    platform: Platform = spec.platform if spec is not None else ("rocm" if vendor_from_name(gpu) == "amd" else "cuda")
     return memory_bytes, (spec.name if spec else gpu), platform, assumptions
 
 

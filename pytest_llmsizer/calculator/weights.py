@@ -7,10 +7,8 @@ embeddings, lm_head, norms, routers and convolutions in 16 bits; modules a check
 
 from __future__ import annotations
 
-from collections import Counter
-
 from pytest_llmsizer.calculator import coefficients as k
-from pytest_llmsizer.calculator.params import LINEAR_KINDS, Sharding, layer_inventory
+from pytest_llmsizer.calculator.params import LINEAR_KINDS, Inventory, Sharding, layer_inventory
 from pytest_llmsizer.catalog.arch import ModelArch, QuantSpec
 from pytest_llmsizer.errors import EstimateError
 
@@ -105,14 +103,14 @@ UNCONVERTED_SUFFIX = "_16bit"
 """Inventory kinds moved out of the quantized set for single layers carry this suffix (``mamba_16bit``)."""
 
 
-def split_unconverted_layers(arch: ModelArch, inventory: Counter, layers: range, sh: Sharding,
-                             quant: QuantSpec | None) -> Counter:
+def split_unconverted_layers(arch: ModelArch, inventory: Inventory, layers: range, sh: Sharding,
+                             quant: QuantSpec | None) -> Inventory:
     """Move the parameters of modules a checkpoint leaves 16-bit in single layers (``quant.not_converted_layers``:
     Meta's 405B FP8 keeps decoder layers 0 and 125 whole, NVIDIA's Nemotron-3-Nano FP8 the in/out projections of
     the six Mamba layers next to attention) to ``<kind>_16bit``, which ``weight_bytes`` prices at 16 bits."""
     if quant is None or not quant.not_converted_layers:
         return inventory
-    out = Counter(inventory)
+    out = Inventory(inventory)
     for index, module in quant.not_converted_layers:
         if index not in layers:
             continue
@@ -126,7 +124,7 @@ def split_unconverted_layers(arch: ModelArch, inventory: Counter, layers: range,
     return out
 
 
-def weight_bytes(arch: ModelArch, inventory: Counter, *, dtype: str, quant: QuantSpec | None,
+def weight_bytes(arch: ModelArch, inventory: Inventory, *, dtype: str, quant: QuantSpec | None,
                  tp: int = 1) -> dict[str, float]:
     """Bytes per inventory kind on one rank."""
     b16 = dtype_bytes(dtype)

@@ -16,7 +16,7 @@ import yaml
 
 from pytest_llmsizer.calculator.coefficient_set import builtin_set, load_calibration
 from pytest_llmsizer.calibration.fit import DEFAULT_FOLDS, calibrate
-from pytest_llmsizer.calibration.observe import observe
+from pytest_llmsizer.calibration.observe import Observation, observe
 from pytest_llmsizer.calibration.render import calibration_json, render_calibration
 from pytest_llmsizer.commands.common import (
     EXIT_FAILED,
@@ -67,15 +67,20 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise LlmsizerError(f"no *.json files found under {' '.join(args.paths)}")
     tolerances = tolerances_from_args(args)
-    observations, skipped = [], []
+    observations: list[Observation] = []
+    skipped: list[tuple[str, str]] = []
     for path in files:
+        seen: Observation | str  # an observation, or why the profile was skipped
         try:
             profile = load_profile(path)
             known = tolerances.known_failure(profile, str(path))
-            result = f"known failure: {known.reason}" if known else observe(profile, str(path))
+            seen = f"known failure: {known.reason}" if known else observe(profile, str(path))
         except LlmsizerError as e:
-            result = f"unreadable: {str(e).splitlines()[0]}"
-        (skipped.append((str(path), result)) if isinstance(result, str) else observations.append(result))
+            seen = f"unreadable: {str(e).splitlines()[0]}"
+        if isinstance(seen, str):
+            skipped.append((str(path), seen))
+        else:
+            observations.append(seen)
     command = "llmsizer calibrate " + " ".join(args.paths) + f" -o {args.output}"
     result = calibrate(observations, base, name=args.name or output.stem, skipped=skipped, folds=args.folds,
                        produced_by=command, force=args.force)
