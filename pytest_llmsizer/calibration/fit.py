@@ -94,8 +94,8 @@ def _median_fit(entry_id: str, values: list[tuple[float, str]], method: str) -> 
     per_model = [statistics.median(v) for v in by_model.values()]
     unc = None
     if len(per_model) >= 3:
-        m = len(per_model)
-        unc = _t95(m - 1) * 1.2533 * statistics.stdev(per_model) / math.sqrt(m)
+        n_models = len(per_model)
+        unc = _t95(n_models - 1) * 1.2533 * statistics.stdev(per_model) / math.sqrt(n_models)
     low, high = BOUNDS[entry_id.split("/")[0]]
     return Fitted(entry_id, min(max(med, low), high), med, len(xs), tuple(sorted(by_model)), unc, method)
 
@@ -197,7 +197,9 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
                 if not older:
                     continue
                 ref = lines.get((older[-1], platform)) or _line(base, older[-1], platform)
-                ratios = [o.graph_scaled_gib / p for o in group if (p := predict_line(ref, o)) > 0]
+                # every grouped observation has a logged pool (filtered above); `is not None` narrows it for typing
+                ratios = [g / p for o in group
+                          if (g := o.graph_scaled_gib) is not None and (p := predict_line(ref, o)) > 0]
                 if not ratios:
                     continue
                 scale = statistics.median(ratios)

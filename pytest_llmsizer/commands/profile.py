@@ -14,19 +14,30 @@ import argparse
 import re
 import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar, overload
 
 from pytest_llmsizer.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, positive_float, positive_int
 from pytest_llmsizer.errors import LlmsizerError
 
 DEFAULT_HZ = 20.0
+_N = TypeVar("_N")
 
 
 class _PassThroughParser(argparse.ArgumentParser):
     """Everything after ``--`` is the engine's: kept verbatim in ``engine_args``, never parsed here."""
 
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def,override]
+    # argparse's own overloads: a namespace passed in comes back (same type), else a new Namespace
+    @overload
+    def parse_known_args(self, args: Iterable[str] | None = None, namespace: None = None,
+                         ) -> tuple[argparse.Namespace, list[str]]: ...
+    @overload
+    def parse_known_args(self, args: Iterable[str] | None, namespace: _N) -> tuple[_N, list[str]]: ...
+    @overload
+    def parse_known_args(self, *, namespace: _N) -> tuple[_N, list[str]]: ...
+
+    def parse_known_args(self, args: Iterable[str] | None = None, namespace: Any = None) -> tuple[Any, list[str]]:
         args = list(sys.argv[1:] if args is None else args)
         tail: list[str] = []
         if "--" in args:
@@ -36,7 +47,7 @@ class _PassThroughParser(argparse.ArgumentParser):
         namespace.engine_args = tail
         return namespace, extras
 
-    def error(self, message: str):  # type: ignore[no-untyped-def,override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 

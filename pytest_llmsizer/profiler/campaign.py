@@ -66,7 +66,8 @@ def _lines(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], in
 
 class _Problems:
     def __init__(self, path: Path, lines: dict[tuple[Any, ...], int]):
-        self.path, self.lines, self.items = path, lines, []
+        self.path, self.lines = path, lines
+        self.items: list[tuple[int, str]] = []  # (line, message), sorted by line when reported
 
     def add(self, where: tuple[Any, ...], message: str, *, key: bool = False) -> None:
         line = self.lines.get((*where, "key") if key else where) or self.lines.get(where)
@@ -139,8 +140,8 @@ def parse_campaign(text: str, path: Path) -> Campaign:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        line = f"{mark.line + 1}" if mark is not None else "?"
-        raise CampaignError(f"{path}:{line}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
+        at_line = f"{mark.line + 1}" if mark is not None else "?"
+        raise CampaignError(f"{path}:{at_line}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
     lines: dict[tuple[Any, ...], int] = {}
     if node is not None:
         _lines(node, (), lines)

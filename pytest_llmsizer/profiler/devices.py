@@ -101,6 +101,15 @@ def _package_version(dist: str) -> str:
         return "unknown"
 
 
+class _NvmlMemory(Protocol):
+    """What ``nvmlDeviceGetMemoryInfo`` returns (``c_nvmlMemory_t`` / ``c_nvmlMemory_v2_t``): bytes as ints; v2 adds
+    ``reserved`` (read with getattr, since v1 lacks it)."""
+
+    total: int
+    used: int
+    free: int
+
+
 class NvmlReader:
     """NVIDIA GPUs through NVML (nvidia-ml-py)."""
 
@@ -141,7 +150,7 @@ class NvmlReader:
         info = "v2: used as nvidia-smi shows it" if self._v2 else "v1: used includes driver-reserved memory"
         self.tool = f"nvml (nvidia-ml-py {_package_version('nvidia-ml-py')}, memory info {info})"
 
-    def _memory(self, handle: object) -> object:
+    def _memory(self, handle: object) -> _NvmlMemory:
         if self._v2:
             return self._nvml.nvmlDeviceGetMemoryInfo(handle, version=self._nvml.nvmlMemory_v2)
         return self._nvml.nvmlDeviceGetMemoryInfo(handle)
@@ -150,7 +159,7 @@ class NvmlReader:
         return self._infos
 
     def used_bytes(self) -> list[int]:
-        return [int(self._memory(h).used) for h in self._handles]  # type: ignore[attr-defined]
+        return [int(self._memory(h).used) for h in self._handles]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
