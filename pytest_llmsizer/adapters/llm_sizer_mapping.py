@@ -165,12 +165,11 @@ def plan_for(request: Mapping[str, Any], catalog: SizerCatalog) -> Plan:
     if not model_id:
         raise Decline("profile.model.id is empty")
 
+    quant_problem: Decline | None = None
     try:
         quant, quant_note = weight_quantization(profile, arch)
     except Decline as e:  # said after the model is found: "not in the catalog" is the more basic reason
         quant, quant_note, quant_problem = "", None, e
-    else:
-        quant_problem = None
     model, how = match_model(model_id, catalog, quantized=quant != "fp16")
     if quant_problem is not None:
         raise quant_problem
@@ -183,11 +182,11 @@ def plan_for(request: Mapping[str, Any], catalog: SizerCatalog) -> Plan:
                    "in its catalog)", f"GPU {gpu_how}"]
     if quant_note:
         assumptions.append(quant_note)
-    workload = profile.get("workload")
+    stated = profile.get("workload")
+    workload: Mapping[str, Any] | None = stated if isinstance(stated, Mapping) else None
     engine_name = str(engine.get("name") or "vllm")
-    dynamic = engine_name in DYNAMIC_KV_ENGINES and isinstance(workload, Mapping)
     kv_quant = kv_quantization(profile)
-    if dynamic:
+    if engine_name in DYNAMIC_KV_ENGINES and workload is not None:  # KV grows with this workload
         if kv_quant is None:
             raise Decline(f"KV cache dtype {engine.get('kv_cache_dtype')!r}: LLM Sizer knows fp16/bf16, fp8 "
                           "and int8 only")

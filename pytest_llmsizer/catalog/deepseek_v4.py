@@ -10,9 +10,9 @@ keys are read here, strictly (a missing key is an error, never a default), and c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from pytest_llmsizer.catalog.arch import CompressedAttentionSpec, ModelArch, MoeSpec, QuantSpec
+from pytest_llmsizer.catalog.arch import AttentionKind, CompressedAttentionSpec, MlpKind, ModelArch, MoeSpec, QuantSpec
 from pytest_llmsizer.catalog.config_keys import unexplained_keys
 from pytest_llmsizer.errors import CatalogError
 
@@ -55,7 +55,8 @@ def deepseek_v4_arch(config: Mapping[str, Any], cfg: Mapping[str, Any], model_id
         raise CatalogError(f"{model_id}: unknown expert_dtype {expert_dtype!r} (expected fp4, fp8 or bf16)")
     qc = cfg.get("quantization_config")
     moe_algo = str(qc.get("moe_quant_algo") or "").lower() if isinstance(qc, Mapping) else ""
-    expert_format = "nvfp4" if moe_algo == "nvfp4" else ("mxfp4" if expert_dtype == "fp4" else None)
+    expert_format: Literal["mxfp4", "nvfp4"] | None = (
+        "nvfp4" if moe_algo == "nvfp4" else ("mxfp4" if expert_dtype == "fp4" else None))
     spec = CompressedAttentionSpec(
         compress_ratios=tuple(ratios[:layers]),  # the extra entries cover the MTP layer(s), not loaded by default
         head_dim=_int(cfg, model_id, "head_dim"),
@@ -70,6 +71,8 @@ def deepseek_v4_arch(config: Mapping[str, Any], cfg: Mapping[str, Any], model_id
     )
     window = _int(cfg, model_id, "sliding_window")
     dtype = cfg.get("torch_dtype") or cfg.get("dtype")
+    full: AttentionKind = "full"  # every layer; its compression is in ``spec``
+    moe_mlp: MlpKind = "moe"
     return ModelArch(
         id=model_id,
         aliases=aliases,
@@ -85,8 +88,8 @@ def deepseek_v4_arch(config: Mapping[str, Any], cfg: Mapping[str, Any], model_id
         tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
         max_position_embeddings=_int(cfg, model_id, "max_position_embeddings"),
         rotary_dim=spec.qk_rope_head_dim,
-        layer_attention=("full",) * layers,
-        layer_mlp=("moe",) * layers,
+        layer_attention=(full,) * layers,
+        layer_mlp=(moe_mlp,) * layers,
         sliding_window=window,
         moe=moe,
         compressed_attention=spec,

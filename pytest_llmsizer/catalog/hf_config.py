@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pytest_llmsizer.catalog.arch import (
     AttentionKind,
@@ -466,10 +466,10 @@ def _quant_spec(qc: Mapping[str, Any], inner: Mapping[str, Any] | None, method: 
     if method == "mxfp4":
         return QuantSpec(method="mxfp4", bits=4, group_size=32, zero_point=False, not_converted=not_converted,
                          source_method=method)
-    if method in ("awq", "gptq", "awq_marlin", "gptq_marlin", "") and (qc.get("bits") or qc.get("w_bit")):
-        bits = int(qc.get("bits") or qc.get("w_bit"))
+    if method in ("awq", "gptq", "awq_marlin", "gptq_marlin", "") and (stated := qc.get("bits") or qc.get("w_bit")):
+        bits = int(stated)
         group = int(qc.get("group_size") or qc.get("q_group_size") or 128)
-        kind = "awq" if "awq" in method or "w_bit" in qc else "gptq"
+        kind: Literal["awq", "gptq"] = "awq" if "awq" in method or "w_bit" in qc else "gptq"
         zero = bool(qc.get("zero_point", True)) if kind == "awq" else True  # GPTQ stores qzeros even when sym
         return QuantSpec(method=kind, bits=bits, group_size=group, zero_point=zero,
                          desc_act=bool(qc.get("desc_act", False)), not_converted=not_converted,

@@ -208,7 +208,9 @@ _QUANT_SUFFIXES_LONGEST_FIRST = tuple(sorted(QUANT_SUFFIXES, key=len, reverse=Tr
 @lru_cache(maxsize=1)
 def load_model_catalog() -> ModelCatalog:
     """Read and validate the shipped catalog once per process (every entry becomes a ``ModelArch``)."""
-    resource = resources.files(_CATALOG_PACKAGE).joinpath(*_CATALOG_RESOURCE)
+    resource = resources.files(_CATALOG_PACKAGE)
+    for part in _CATALOG_RESOURCE:  # one part per call: Python 3.10's Traversable.joinpath takes a single child
+        resource = resource.joinpath(part)
     name = f"{_CATALOG_PACKAGE}/{'/'.join(_CATALOG_RESOURCE)}"
     try:
         document = json.loads(resource.read_text(encoding="utf-8"))
