@@ -13,6 +13,7 @@ from pytest_llmsizer.profile.legacy.common import (
     ROCM_SMI_OR_SYSFS,
     SYSFS,
     Fields,
+    Unit,
     capacity_note,
     component,
     join_notes,
@@ -203,6 +204,7 @@ def read_legacy_api(data: dict[str, Any], file: str) -> Profile:
             assert value is not None
             note = f"memory_breakdown.{key}: {how}; {backend.note}"
             comps[name_] = component(value, backend.unit, Provenance.DERIVED, Confidence.LOW, note, share=n)
+        unit: Unit
         if act == 0.5:
             unit, how = "GB", "the fixed 0.5 GB guess (the increase was under 0.1 GB)"
         else:

@@ -213,9 +213,10 @@ def profile_from_log(
             )
         model_id = log_model
     else:
-        if log_is_id and log_model.lower() != model.lower():
+        stated = facts.model  # not None when log_is_id; named so the type checker sees it narrowed
+        if log_is_id and stated is not None and stated.value.lower() != model.lower():
             raise LlmsizerError(
-                f"--model {model!r} disagrees with the log, which names {log_model!r} ({_where(facts.model)}); "
+                f"--model {model!r} disagrees with the log, which names {log_model!r} ({_where(stated)}); "
                 "pass the model the run used, or leave --model out"
             )
         model_id = model

@@ -639,26 +639,40 @@ def parse_vllm_log(text: str | Iterable[str]) -> VllmLogFacts:
     block_size = settings.get("block_size")
     derived_tokens = _tokens_from_blocks(engine.get("num_gpu_blocks"), block_size, settings.get("engine_generation"))
     ranks = sorted(first_seen, key=lambda r: _rank_order(r, first_seen))
+    s, e = settings.get, engine.get
+
+    def per_rank(name: str) -> tuple[MemoryFact, ...]:
+        return memory.get(name, ())
+
+    def listed(name: str) -> tuple[Fact, ...]:
+        return tuple(c.lists.get(name, ()))
+
     return VllmLogFacts(
-        **{name: settings.get(name) for name in (
-            "version", "engine_generation", "model", "tensor_parallel_size", "pipeline_parallel_size",
-            "data_parallel_size", "dtype", "quantization", "kv_cache_dtype", "max_model_len",
-            "gpu_memory_utilization", "block_size", "max_num_seqs", "max_num_batched_tokens", "enforce_eager",
-        )},
-        **{name: memory.get(name, ()) for name in (
-            "weights", "total_gpu_memory", "non_torch", "activation_peak", "kv_cache", "cuda_graphs",
-            "cuda_graphs_estimated", "peak_torch", "initial_memory_usage", "memory_usage_post_profile",
-            "memory_budget", "free_memory_on_startup", "consumed_memory",
-        )},
-        **{name: engine.get(name) for name in (
-            "kv_cache_tokens", "num_gpu_blocks", "num_cpu_blocks", "max_concurrency", "max_concurrency_tokens",
-            "kv_cache_needed", "estimated_max_model_len", "unsloth_kv_estimate",
-        )},
+        # settings: the engine's effective value (else the requested one)
+        version=s("version"), engine_generation=s("engine_generation"), model=s("model"),
+        tensor_parallel_size=s("tensor_parallel_size"), pipeline_parallel_size=s("pipeline_parallel_size"),
+        data_parallel_size=s("data_parallel_size"), dtype=s("dtype"), quantization=s("quantization"),
+        kv_cache_dtype=s("kv_cache_dtype"), max_model_len=s("max_model_len"),
+        gpu_memory_utilization=s("gpu_memory_utilization"), block_size=s("block_size"),
+        max_num_seqs=s("max_num_seqs"), max_num_batched_tokens=s("max_num_batched_tokens"),
+        enforce_eager=s("enforce_eager"),
+        # memory, one MemoryFact per rank
+        weights=per_rank("weights"), total_gpu_memory=per_rank("total_gpu_memory"), non_torch=per_rank("non_torch"),
+        activation_peak=per_rank("activation_peak"), kv_cache=per_rank("kv_cache"),
+        cuda_graphs=per_rank("cuda_graphs"), cuda_graphs_estimated=per_rank("cuda_graphs_estimated"),
+        peak_torch=per_rank("peak_torch"), initial_memory_usage=per_rank("initial_memory_usage"),
+        memory_usage_post_profile=per_rank("memory_usage_post_profile"), memory_budget=per_rank("memory_budget"),
+        free_memory_on_startup=per_rank("free_memory_on_startup"), consumed_memory=per_rank("consumed_memory"),
+        # engine-wide
+        kv_cache_tokens=e("kv_cache_tokens"), num_gpu_blocks=e("num_gpu_blocks"), num_cpu_blocks=e("num_cpu_blocks"),
+        max_concurrency=e("max_concurrency"), max_concurrency_tokens=e("max_concurrency_tokens"),
+        kv_cache_needed=e("kv_cache_needed"), estimated_max_model_len=e("estimated_max_model_len"),
+        unsloth_kv_estimate=e("unsloth_kv_estimate"),
         kv_cache_tokens_from_blocks=derived_tokens,
-        **{name: tuple(c.lists.get(name, ())) for name in (
-            "gpu_blocks_per_rank", "profiling_seconds", "cuda_graph_capture_seconds", "cuda_graph_profile",
-            "notices",
-        )},
+        # per rank, other
+        gpu_blocks_per_rank=listed("gpu_blocks_per_rank"), profiling_seconds=listed("profiling_seconds"),
+        cuda_graph_capture_seconds=listed("cuda_graph_capture_seconds"),
+        cuda_graph_profile=listed("cuda_graph_profile"), notices=listed("notices"),
         ranks=tuple(ranks),
         conflicts=tuple(conflicts),
         forms=tuple(c.forms),
