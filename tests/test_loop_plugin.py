@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+from pytester_project import INI, make_project
 
 from pytest_llmsizer.calculator.coefficient_set import builtin_set
 from pytest_llmsizer.report import trend as _trend  # noqa: F401  numpy loads once per process: before pytester runs
 
-REPO = Path(__file__).resolve().parents[1]
-PROFILES = REPO / "profiles" / "vllm-issue-threads"
 # real profiles within tolerance whose KV figures depend on the fitted coefficients (vLLM 0.3-0.6, one GPU)
 GOOD = ("vllm-4454--opt-125m.json", "vllm-windows-6--opt-125m.json", "vllm-2031--llama-2-7b.json")
-
-INI = """
-[pytest]
-llmsizer_profile_paths = profiles
-filterwarnings = ignore::pytest.PytestAssertRewriteWarning
-"""
 
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(INI)
-    (pytester.path / "profiles").mkdir()
-    for name in GOOD:
-        shutil.copy(PROFILES / name, pytester.path / "profiles" / name)
-    return pytester
+    return make_project(pytester, GOOD)
 
 
 def _calibration(path: Path, non_torch_gib: float, name: str = "wider") -> Path:

@@ -8,20 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pytester_project import PROFILES, make_project
 
 from pytest_llmsizer.report.csv_record import COLUMNS, GUIDE_COLUMNS
 
-REPO = Path(__file__).resolve().parents[1]
-PROFILES = REPO / "profiles" / "vllm-issue-threads"
 # real profiles the calculator matches within tolerance
 GOOD = ("vllm-33155--gpt-oss-120b.json", "vllm-4454--opt-125m.json", "vllm-windows-6--opt-125m.json")
 LLAMA = "vllm-10511--meta-llama-3-8b.json"  # non-torch 1.79 GiB logged vs 0.15 calculated
-
-INI = """
-[pytest]
-llmsizer_profile_paths = profiles
-filterwarnings = ignore::pytest.PytestAssertRewriteWarning
-"""
 
 GUIDE_HEADER = (
     "profile_file,model_id,model_params_b,gpu_type,gpu_count,batch_size,seq_length,dtype,profiled_total_gb,"
@@ -33,11 +26,7 @@ GUIDE_HEADER = (
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(INI)
-    (pytester.path / "profiles").mkdir()
-    for name in GOOD:
-        shutil.copy(PROFILES / name, pytester.path / "profiles" / name)
-    return pytester
+    return make_project(pytester, GOOD)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

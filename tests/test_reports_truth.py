@@ -7,37 +7,23 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
-from pathlib import Path
 
 import pytest
+from pytester_project import make_project
 
 from pytest_llmsizer.report.html import COLUMNS, summary_html
 from pytest_llmsizer.validation.metrics import compute_metrics
 from pytest_llmsizer.validation.tolerances import DEFAULT_TOLERANCES, GateConfig
 
-REPO = Path(__file__).resolve().parents[1]
-PROFILES = REPO / "profiles" / "vllm-issue-threads"
 GOOD = "vllm-33155--gpt-oss-120b.json"  # weights only, within 0.3%
 KNOWN = "vllm-10511--meta-llama-3-8b.json"  # non-torch 1.79 GiB logged vs 0.15 calculated: fails
 REASON = "non-torch memory of a dev build"
 
-INI = """
-[pytest]
-llmsizer_profile_paths = profiles
-filterwarnings = ignore::pytest.PytestAssertRewriteWarning
-"""
-
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(INI)
-    (pytester.path / "profiles").mkdir()
-    for name in (GOOD, KNOWN):
-        shutil.copy(PROFILES / name, pytester.path / "profiles" / name)
-    (pytester.path / "tolerances.yaml").write_text(
-        f'known_failures:\n  - match: {{profile: "profiles/{KNOWN}"}}\n    reason: "{REASON}"\n')
-    return pytester
+    return make_project(pytester, (GOOD, KNOWN), tolerances=(
+        f'known_failures:\n  - match: {{profile: "profiles/{KNOWN}"}}\n    reason: "{REASON}"\n'))
 
 
 def _tests(page: str) -> dict[str, dict]:

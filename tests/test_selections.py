@@ -4,21 +4,12 @@ profiles; the known-failure entry is this test's own."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
+from pytester_project import make_project
 
-REPO = Path(__file__).resolve().parents[1]
-PROFILES = REPO / "profiles" / "vllm-issue-threads"
 GOOD = ("vllm-33155--gpt-oss-120b.json", "vllm-4454--opt-125m.json")
 KNOWN = "vllm-10511--meta-llama-3-8b.json"  # non-torch 1.79 GiB logged vs 0.15 calculated: fails
 
-INI = """
-[pytest]
-llmsizer_profile_paths = profiles
-filterwarnings = ignore::pytest.PytestAssertRewriteWarning
-"""
 TOLERANCES = f"""
 known_failures:
   - match: {{profile: "profiles/{KNOWN}"}}
@@ -28,12 +19,7 @@ known_failures:
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(INI)
-    (pytester.path / "profiles").mkdir()
-    for name in (*GOOD, KNOWN):
-        shutil.copy(PROFILES / name, pytester.path / "profiles" / name)
-    (pytester.path / "tolerances.yaml").write_text(TOLERANCES)
-    return pytester
+    return make_project(pytester, (*GOOD, KNOWN), tolerances=TOLERANCES)
 
 
 def test_integrity_only_is_not_gated(project: pytest.Pytester):
