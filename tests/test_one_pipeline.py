@@ -146,6 +146,26 @@ def test_api_gives_the_pipelines_record() -> None:
     assert compute_metrics([record], tolerances.gate).n_in_gate == 1
 
 
+def test_row_record_keys_are_the_row_fields_and_convert_back() -> None:
+    """``RowRecord`` (the typed wire form) is written out beside ``compare.Row``: the two field lists must stay
+    equal, and a record's rows must give back the very ``Row`` objects the comparison made."""
+    from pytest_llmsizer.pluggable.loader import builtin
+    from pytest_llmsizer.profile.load import load_profile
+    from pytest_llmsizer.validation.compare import compare
+    from pytest_llmsizer.validation.record import ROW_FIELDS, RowRecord, outcome_of
+
+    assert tuple(RowRecord.__annotations__) == ROW_FIELDS
+    tolerances = load_tolerances(REPO / "tolerances.yaml")
+    path = "profiles/vllm-issue-threads/vllm-10511--meta-llama-3-8b.json"  # several rows, one failing
+    profile = load_profile(REPO / path)
+    record = validate(profile, path, calculator=builtin, calculator_name="builtin", tolerances=tolerances)
+    rows = compare(profile, builtin(profile), tolerances.for_profile(profile, path),
+                   gate_derived=tolerances.gate_derived).rows
+    assert len(rows) > 2
+    assert outcome_of(record).rows == rows
+    assert all(tuple(r) == ROW_FIELDS for r in record["rows"])
+
+
 def test_plugin_json_records_are_the_pipelines(doors: dict) -> None:
     """Every record of the plugin's JSON report is exactly what the pipeline gives in-process for that file: the same
     integrity checks run (the catalog's parameter count for every door), the same verdicts and known failures."""

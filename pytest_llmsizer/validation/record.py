@@ -17,12 +17,16 @@ from pytest_llmsizer.profile.model import Profile
 from pytest_llmsizer.validation.compare import Outcome, Row
 
 Verdict = Literal["passed", "failed", "xfailed", "xpassed", "error"]
-"""``error``: the item crashed (a worker died) before it could decide; counted, never taken as passed."""
-"""An accuracy verdict. ``xfailed``/``xpassed``: a known failure (tolerances.yaml) that failed / passed anyway."""
+"""An accuracy verdict. ``xfailed``/``xpassed``: a known failure (tolerances.yaml) that failed / passed anyway.
+``error``: the item crashed (a worker died) before it could decide; counted, never taken as passed."""
 
 
 class RowRecord(TypedDict):
-    """One compared quantity (``validation.compare.Row`` as builtins). Memory in bytes."""
+    """One compared quantity (``validation.compare.Row`` as builtins). Memory in bytes.
+
+    Written out rather than derived from ``Row``: the type checker cannot derive a ``TypedDict`` from a dataclass,
+    and the records' readers (reports, ``analyze``, the xdist controller) need the keys typed. ``row_record`` and
+    ``outcome_of`` convert both ways; a test holds the two field lists equal."""
 
     quantity: str
     profiled: float
