@@ -135,9 +135,10 @@ class ProfileItem(pytest.Item):
 class AccuracyItem(ProfileItem):
     def runtest(self) -> None:
         from pytest_llmsizer.validation.pipeline import accuracy_failure
+        from pytest_llmsizer.validation.record import row_of
 
         record = self._record()
-        total = next((r for r in record["rows"] if r["quantity"] == "total"), None)
+        total = row_of(record, "total")
         if total is not None and total["percent"] is not None:
             self.user_properties.append(("llmsizer_total_error_pct", round(total["percent"], 3)))
         message = accuracy_failure(record)

@@ -201,6 +201,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+PROFILE_NODE_ID = re.compile(r"\.json::(accuracy|integrity)$")
+"""Node id of a profile item (``<path>.json::accuracy``), as an xdist controller sees it on reports."""
+
+
 class GcFreezer:
     """Garbage collection in profile-only sessions (every process of the run).
 
@@ -212,9 +216,6 @@ class GcFreezer:
     report, is a profile's), never over a freeze made by someone else, and thawed in the session's cleanup, after
     pytest's sweep.
     """
-
-    PROFILE_NODE_ID = re.compile(r"\.json::(accuracy|integrity)$")
-    """Node id of a profile item (``<path>.json::accuracy``), as an xdist controller sees it on reports."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -241,7 +242,7 @@ class GcFreezer:
             self._freeze()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.profile_reports_only and not self.PROFILE_NODE_ID.search(report.nodeid):
+        if self.profile_reports_only and not PROFILE_NODE_ID.search(report.nodeid):
             self.profile_reports_only = False
 
     @pytest.hookimpl(wrapper=True)
@@ -265,14 +266,12 @@ class RunRecorder:
         self.state = state
         self.results = results
 
-    PROFILE_NODE_ID = re.compile(r"\.json::(accuracy|integrity)$")
-
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
             record = getattr(report, "llmsizer", None)
             if record is not None:
                 self.results.add(getattr(report, "llmsizer_check", "accuracy"), record)
-        elif report.failed and report.when in ("setup", "???") and self.PROFILE_NODE_ID.search(report.nodeid):
+        elif report.failed and report.when in ("setup", "???") and PROFILE_NODE_ID.search(report.nodeid):
             # "???": xdist's report of a worker that crashed while running the item. Its row says "error".
             from pytest_llmsizer.validation.record import empty_record
 
@@ -294,8 +293,8 @@ class RunRecorder:
             return result
         if not results.records:
             return result
-        results.metrics = compute_metrics(results.final_records(), state.tolerances.gate,
-                                          selection=state.settings.selection)
+        records = results.final_records()
+        results.metrics = compute_metrics(records, state.tolerances.gate, selection=state.settings.selection)
         if not state.gate_enabled:
             why = "--llmsizer-no-gate" if not state.settings.gate else "gate.enabled: false in tolerances.yaml"
             results.gate_note = f"gate: off ({why})"
@@ -307,8 +306,8 @@ class RunRecorder:
                 session.testsfailed += 1
         from pytest_llmsizer import plugin_loop
 
-        plugin_loop.after_metrics(self.config, [dict(r) for r in results.final_records()], state.tolerances.gate,
-                                  self._timestamp(), state.gate_enabled, session)
+        plugin_loop.after_metrics(self.config, records, state.tolerances.gate, self._timestamp(), state.gate_enabled,
+                                  session)
         return result
 
     def _timestamp(self) -> str:

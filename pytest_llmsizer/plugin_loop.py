@@ -8,6 +8,7 @@ gate on a regression (``llmsizer compare``'s definition).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,16 +85,17 @@ def configure(config: pytest.Config, spec: str, command: str | None, calculator:
     return calculator, spec
 
 
-def after_metrics(config: pytest.Config, records: list[dict[str, Any]], gate: Any, timestamp: str,
+def after_metrics(config: pytest.Config, records: Sequence[Mapping[str, Any]], gate: Any, timestamp: str,
                   gate_enabled: bool, session: pytest.Session) -> None:
-    """Compare with the baseline once the metrics exist; a regression fails the run like a missed gate."""
+    """Compare with the baseline once the metrics exist; a regression fails the run like a missed gate. ``records``
+    are the run's final records, sorted by profile file (``RunResults.final_records``)."""
     loop = config.stash.get(LOOP_KEY, None)
     if loop is None or loop.baseline is None:
         return
     from pytest_llmsizer.report.baseline import versus_baseline
     from pytest_llmsizer.report.csv_record import csv_row
 
-    rows = [csv_row(r, timestamp) for r in sorted(records, key=lambda r: r["profile_file"])]
+    rows = [csv_row(r, timestamp) for r in records]
     loop.versus = versus_baseline(loop.baseline, rows, timestamp, gate)
     if gate_enabled and loop.versus.comparison.regressed:
         session.testsfailed += 1
