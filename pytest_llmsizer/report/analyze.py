@@ -230,6 +230,12 @@ class ProfileLine:
     basis_pct: float | None
     pcts: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def in_gate(self) -> bool:
+        """Whether the metrics count this profile (``Scored.in_gate``, the one rule; a CSV row without a verdict is
+        taken as having run, as ``_scored`` does)."""
+        return Scored(self.profile, self.verdict or "unknown", self.band, self.basis, self.basis_pct).in_gate
+
 
 @dataclass
 class Analysis:

@@ -18,7 +18,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from pytest_llmsizer.report.analyze import ProfileLine, analyze
+from pytest_llmsizer.report.analyze import analyze
 from pytest_llmsizer.report.runs import GATED_METRICS, LOWER_IS_BETTER, Run
 from pytest_llmsizer.validation.bands import ORDER
 from pytest_llmsizer.validation.tolerances import GateConfig
@@ -92,10 +92,6 @@ def _delta(name: str, target: str, base: Any, new: Any, threshold: float) -> Met
     return MetricDelta(name, target, b, n, base.n, new.n, delta, change, regressed)
 
 
-def _gated(line: ProfileLine) -> bool:
-    return line.verdict != "xfailed" and line.band is not None
-
-
 def compare_runs(base: Run, new: Run, gate: GateConfig | None = None, *,
                  max_regression: float = DEFAULT_MAX_REGRESSION) -> Comparison:
     """Compare ``new`` against ``base`` (both runs of the same profiles, usually with a calculator change)."""
@@ -122,7 +118,7 @@ def compare_runs(base: Run, new: Run, gate: GateConfig | None = None, *,
         lost = rn is None and n.verdict != "xfailed"
         if (rn is None and not lost) or rb == rn:
             continue
-        gated = _gated(b) and (_gated(n) or lost)
+        gated = b.in_gate and (n.in_gate or lost)
         change = ProfileChange(profile, b.band, n.band, b.basis_pct, n.basis_pct, n.basis or b.basis, gated=gated)
         worse = lost or (rb is not None and rn is not None and rn > rb)
         (result.worse if worse else result.better).append(change)
