@@ -103,7 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(HtmlHooks(lambda: SimpleNamespace(
             records={r["profile_file"]: r for r in results.final_records()}, metrics=results.metrics,
-            tolerances=state.tolerances)), "llmsizer-html")
+            tolerances=state.tolerances, selection=state.settings.selection)), "llmsizer-html")
 
 
 def _claimed(settings: Settings, file_path: Path) -> bool:

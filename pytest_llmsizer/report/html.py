@@ -249,7 +249,8 @@ class HtmlHooks:
     ``config.pluginmanager.register(HtmlHooks(lambda: state), "llmsizer-html")``.
 
     ``get_state()`` returns an object with ``.records`` (profile_file -> merged record), ``.metrics``
-    (``Metrics`` or None; computed here from the records and ``.tolerances.gate`` when None) and ``.tolerances``.
+    (``Metrics`` or None; computed here from the records and ``.tolerances.gate`` when None, as the plugin does:
+    ``.selection`` says whether the run validated a selection), and ``.tolerances``.
     It is called when the summary is built (controller side, at session finish), so it may return live state.
     """
 
@@ -278,6 +279,6 @@ class HtmlHooks:
         if metrics is None and records and tolerances is not None:
             from pytest_llmsizer.validation.metrics import compute_metrics
 
-            metrics = compute_metrics(records, tolerances.gate)
+            metrics = compute_metrics(records, tolerances.gate, selection=bool(getattr(state, "selection", False)))
         defaults = getattr(tolerances, "defaults", None)
         prefix.append(summary_html(records, metrics, defaults))
