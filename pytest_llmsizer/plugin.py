@@ -30,7 +30,7 @@ import pytest
 from pytest_llmsizer.collect import AccuracyItem, ProfileFile, ProfileItem
 from pytest_llmsizer.errors import CalculatorError, ConfigError
 from pytest_llmsizer.sanitize import clean, has_control
-from pytest_llmsizer.settings import Settings, add_options, resolve_settings
+from pytest_llmsizer.settings import Settings, add_options, resolve_path, resolve_settings
 from pytest_llmsizer.state import RESULTS_KEY, STATE_KEY, PluginState, RunResults
 
 if TYPE_CHECKING:
@@ -111,20 +111,10 @@ def _claimed(settings: Settings, file_path: Path) -> bool:
         return False
 
     def inside(path: Path) -> bool:
-        return path in settings.explicit_files or any(path == p or path.is_relative_to(p)
-                                                      for p in settings.profile_paths)
+        return path in settings.explicit_files or _under(settings, path)
 
     # pytest hands over absolute paths; resolving symlinks (a filesystem call per file) only when that fails
-    return inside(file_path) or inside(_resolved(file_path))
-
-
-def _resolved(path: Path) -> Path:
-    """``path.resolve()``, or ``path`` itself where it cannot be resolved (a symlink loop: Python < 3.13 raises
-    RuntimeError, later versions OSError); pytest then reports the path as it does any unreadable one."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path
+    return inside(file_path) or inside(resolve_path(file_path))
 
 
 _SEEN_DIRS_KEY = pytest.StashKey[dict[Path, Path]]()
@@ -152,7 +142,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if state is None or not collection_path.is_symlink() or not _under(state.settings, collection_path) \
             or not collection_path.is_dir():
         return None  # not a linked folder of ours: pytest's own rules apply
-    real = _resolved(collection_path)
+    real = resolve_path(collection_path)
     if _under(state.settings, real):
         return True
     if _seen(config, _SEEN_DIRS_KEY).setdefault(real, collection_path) != collection_path:
@@ -165,7 +155,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if state is None or not _claimed(state.settings, file_path):
         return None
     if file_path.is_symlink():
-        real = _resolved(file_path)
+        real = resolve_path(file_path)
         if _under(state.settings, real) and real.is_file() and real not in state.settings.explicit_files:
             return None  # a link to a profile that is collected under its own name
     try:

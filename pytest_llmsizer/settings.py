@@ -105,10 +105,6 @@ class Settings:
     """The run validates a chosen part of the profiles: ``-k``, ``-m``, ``--deselect``, or a path argument inside a
     profile directory (a sub-directory, a file). The gate's ``min_profiles`` is then not judged."""
 
-    @property
-    def calculator_name(self) -> str:
-        return self.calculator_cmd or self.calculator_spec
-
 
 def _ini_path(config: _Config, name: str) -> Path | None:
     value = config.getini(name)
@@ -139,13 +135,14 @@ def _explicit_json_files(config: _Config) -> frozenset[Path]:
         if not candidate.is_absolute():
             candidate = Path(config.invocation_params.dir) / candidate
         if candidate.suffix == ".json":
-            found.add(_resolve(candidate))
+            found.add(resolve_path(candidate))
     return frozenset(found)
 
 
-def _resolve(path: Path) -> Path:
-    """``path.resolve()``, or ``path`` where it cannot be resolved (a symlink loop named on the command line:
-    RuntimeError before Python 3.13, OSError after); pytest then reports it as not found."""
+def resolve_path(path: Path) -> Path:
+    """``path.resolve()``, or ``path`` where it cannot be resolved (a symlink loop, named on the command line or met
+    while collecting: RuntimeError before Python 3.13, OSError after); pytest then reports it as it does any
+    unreadable path."""
     try:
         return path.resolve()
     except (OSError, RuntimeError):
@@ -161,7 +158,7 @@ def _narrowed(config: _Config, profile_paths: list[Path]) -> bool:
         path = Path(arg.split("::")[0])
         if not path.is_absolute():
             path = Path(config.invocation_params.dir) / path
-        path = _resolve(path)
+        path = resolve_path(path)
         if "::" in arg or any(path != root and path.is_relative_to(root) for root in profile_paths):
             return True
     return False

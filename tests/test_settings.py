@@ -45,7 +45,7 @@ def test_defaults(pytester: pytest.Pytester):
     (pytester.path / "tolerances.yaml").write_text("")
     settings = resolve_settings(pytester.parseconfig())
     assert settings.calculator_spec == "builtin" and settings.calculator_cmd is None
-    assert settings.calculator_name == "builtin" and settings.gate is True
+    assert settings.gate is True
     assert settings.calculator_timeout_s == DEFAULT_CALCULATOR_TIMEOUT_S
     assert settings.tolerances_path == pytester.path / "tolerances.yaml"
     assert settings.csv_path is None and settings.json_path is None and settings.profile_glob == "*.json"
