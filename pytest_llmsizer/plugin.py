@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import fnmatch
 import gc
+import os
 import re
+import stat
 from collections.abc import Generator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -154,15 +156,20 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     state = parent.config.stash.get(STATE_KEY, None)
     if state is None or not _claimed(state.settings, file_path):
         return None
-    if file_path.is_symlink():
+    try:
+        st: os.stat_result | None = file_path.lstat()  # one system call for the common case, a plain file
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISLNK(st.st_mode):
         real = resolve_path(file_path)
         if _under(state.settings, real) and real.is_file() and real not in state.settings.explicit_files:
             return None  # a link to a profile that is collected under its own name
-    try:
-        st = file_path.stat()
-        key: Any = (st.st_dev, st.st_ino)  # the file itself, whatever path reached it (cheaper than resolving)
-    except OSError:
-        key = file_path
+        try:
+            st = file_path.stat()
+        except OSError:
+            st = None
+    # the file itself, whatever path reached it (cheaper than resolving)
+    key: Any = (st.st_dev, st.st_ino) if st is not None else file_path
     if _seen(parent.config, _SEEN_FILES_KEY).setdefault(key, file_path) != file_path:
         return None  # the same profile reached a second time (through a linked folder, given twice): once only
     if not has_control(str(file_path)):
