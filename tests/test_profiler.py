@@ -273,8 +273,29 @@ def test_existing_output_is_not_overwritten(tmp_path, standin, capsys):
     out = tmp_path / "run.json"
     out.write_text("{}")
     code, _ = _profile(tmp_path, standin, "--record", OPT_RECORD, "--series", "3", "--final", "0.5")
-    assert code == 2 and "exists; pass --force" in capsys.readouterr().err
+    assert code == 2 and "exists; refusing to overwrite it (pass --force" in capsys.readouterr().err
     assert out.read_text() == "{}"
+
+
+def test_an_existing_log_beside_the_profile_is_not_overwritten_and_force_replaces_it(tmp_path, standin, capsys):
+    log = tmp_path / "run.log"
+    log.write_text("an earlier run's log\n")
+    code, out = _profile(tmp_path, standin, "--record", OPT_RECORD, "--series", "3", "--final", "0.5")
+    assert code == 2 and f"engine log {log}: exists; refusing" in capsys.readouterr().err
+    assert log.read_text() == "an earlier run's log\n" and not out.exists()
+    code, out = _profile(tmp_path, standin, "--record", OPT_RECORD, "--series", "3", "--final", "0.5",
+                         extra=("--force",))
+    assert code == 0 and out.is_file() and "an earlier run's log" not in log.read_text()
+
+
+def test_a_symlinked_output_is_refused_even_with_force(tmp_path, standin, capsys):
+    target = tmp_path / "elsewhere.json"
+    target.write_text("{}")
+    (tmp_path / "run.json").symlink_to(target)
+    code, _ = _profile(tmp_path, standin, "--record", OPT_RECORD, "--series", "3", "--final", "0.5",
+                       extra=("--force",))
+    assert code == 2 and "is a symbolic link" in capsys.readouterr().err
+    assert target.read_text() == "{}"
 
 
 def test_no_device_reader_here_is_said_clearly(tmp_path, capsys):
