@@ -288,6 +288,15 @@ def test_an_existing_log_beside_the_profile_is_not_overwritten_and_force_replace
     assert code == 0 and out.is_file() and "an earlier run's log" not in log.read_text()
 
 
+def test_an_engine_log_over_the_log_cap_is_a_clear_error_not_an_unbounded_read(tmp_path, standin, capsys,
+                                                                              monkeypatch):
+    monkeypatch.setenv("LLMSIZER_MAX_LOG_MIB", "0.001")  # 1 KiB: the replayed vLLM log is larger
+    code, out = _profile(tmp_path, standin, "--record", OPT_RECORD, "--series", "3", "--final", "0.5")
+    err = capsys.readouterr().err
+    assert code == 2 and "run.log: file is" in err and "LLMSIZER_MAX_LOG_MIB" in err
+    assert not out.exists()
+
+
 def test_a_symlinked_output_is_refused_even_with_force(tmp_path, standin, capsys):
     target = tmp_path / "elsewhere.json"
     target.write_text("{}")
