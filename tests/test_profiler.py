@@ -26,7 +26,7 @@ from profiler_standins import (
 from pytest_llmsizer.cli import main
 from pytest_llmsizer.profile.load import load_profile
 from pytest_llmsizer.profiler.devices import select_visible
-from pytest_llmsizer.profiler.driver import run_child
+from pytest_llmsizer.profiler.driver import ChildRun, run_child
 from pytest_llmsizer.profiler.sampler import summarize
 
 HERE = Path(__file__).resolve().parent
@@ -373,3 +373,14 @@ def test_device_reader_specs_are_checked(standin):
     with pytest.raises(LlmsizerError, match="is not a DeviceReader"):
         open_reader("profiler_standins:engine_command")  # returns a command line, not a reader
     assert open_reader("profiler_standins:device_from_env").tool.startswith("stand-in")
+
+
+def test_the_log_tail_is_bounded_and_cleaned(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text("early line\n" + "x" * 5_000_000 + "\n\x1b[31mred\x1b[0m CUDA out of memory\n")
+    run = ChildRun(command=["vllm"], returncode=1, timed_out=False, seconds=1.0, log_path=log,
+                   trace=summarize([0], [], [0]))
+    tail = run.log_tail()
+    assert len(tail) < 3000 and tail.endswith("red CUDA out of memory") and "\x1b" not in tail
+    log.unlink()  # read once: the OOM line comes from the text already read
+    assert run.out_of_memory_line() == "\x1b[31mred\x1b[0m CUDA out of memory"

@@ -22,6 +22,7 @@ from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.profiler.devices import DeviceReader
 from pytest_llmsizer.profiler.sampler import MemoryTrace, Sampler, read_baseline, summarize
 from pytest_llmsizer.safe_io import check_output, max_log_bytes, read_regular
+from pytest_llmsizer.sanitize import clean_block
 
 GRACE_SECONDS = 10.0
 """After SIGTERM, how long the engine has to exit before SIGKILL."""
@@ -55,7 +56,9 @@ class ChildRun:
         return data.decode("utf-8", errors="replace")
 
     def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+        """The last ``lines`` lines, each cleaned and cut at 2000 characters: the tail is echoed to the terminal and
+        stored in campaign-log.jsonl, and one engine line can be megabytes long."""
+        return clean_block("\n".join(self.log_text().splitlines()[-lines:]))
 
     def out_of_memory_line(self) -> str | None:
         for line in self.log_text().splitlines():
