@@ -228,6 +228,31 @@ def test_timeout_stops_the_engine_and_its_process_group(tmp_path, standin, capsy
     assert not out.exists()
 
 
+def test_run_child_ends_workers_the_engine_left_behind(tmp_path):
+    """An engine that exits while a worker (here a grandchild) still runs: the worker is ended, so it cannot hold
+    GPU memory into the next run."""
+    import time
+
+    state = tmp_path / "s.json"
+    write_state(state, [0.5])
+    pidfile = tmp_path / "orphan.pid"
+    script = (f"import subprocess,sys; p=subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']);"
+              f"open({str(pidfile)!r},'w').write(str(p.pid))")
+    started = time.monotonic()
+    run = run_child([sys.executable, "-c", script], log_path=tmp_path / "x.log", reader=DeviceStandIn(state),
+                    hz=20, timeout=30.0)
+    assert not run.timed_out and run.returncode == 0 and time.monotonic() - started < 20
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the orphaned worker {pid} outlived the run")
+
+
 def test_run_child_kills_grandchildren_on_timeout(tmp_path):
     """The engine's workers (here a grandchild) die with it: the whole process group is stopped."""
     state = tmp_path / "s.json"

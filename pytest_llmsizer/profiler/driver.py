@@ -81,6 +81,24 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
+def _end_stragglers(pgid: int) -> None:
+    """End what the engine left running in its process group when it exited (an orphaned vLLM worker would hold
+    GPU memory into the next run's baseline). Called after the final reading, which therefore still shows such
+    memory. Nothing is left in the usual case, and the first ``killpg`` says so at once."""
+    for sig, wait in ((signal.SIGTERM, GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.05)
+
+
 def run_child(command: Sequence[str], *, log_path: Path, reader: DeviceReader, hz: float, timeout: float | None,
               env: Mapping[str, str] | None = None) -> ChildRun:
     """Baseline, launch, sample until exit (or the time limit), final reading. Ctrl-C ends the child, then re-raises.
@@ -120,6 +138,8 @@ def run_child(command: Sequence[str], *, log_path: Path, reader: DeviceReader, h
         seconds = time.monotonic() - start
         samples = sampler.stop()
     final = reader.used_bytes()
+    if not timed_out:
+        _end_stragglers(proc.pid)
     trace = summarize(baseline, samples, final)
     return ChildRun(command=command, returncode=None if timed_out else proc.returncode, timed_out=timed_out,
                     seconds=seconds, log_path=log_path, trace=trace)
