@@ -191,9 +191,10 @@ def _run_campaign(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     out_dir = Path(args.out_dir) if args.out_dir else None
     if args.dry_run:
-        for line in plan_lines(campaign, out_dir):
+        lines = plan_lines(campaign, out_dir)
+        for line in lines:
             print(line)
-        skip = sum(1 for line in plan_lines(campaign, out_dir) if re.search(r"^\s*\d+\. skip ", line))
+        skip = sum(1 for line in lines if re.search(r"^\s*\d+\. skip ", line))
         print(f"{len(campaign.runs)} planned runs ({len(campaign.runs) - skip} to run, {skip} already done)"
               + ("" if out_dir else "; no --out-dir given, so nothing is known to be done"))
         return EXIT_OK
