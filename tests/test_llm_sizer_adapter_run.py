@@ -91,6 +91,18 @@ def test_a_damaged_cache_entry_is_a_miss(tmp_path: Path):
     assert cache.get(OPTIONS) is None  # the file must hold the very options it is named for
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_or_oversized_cache_entry_is_a_miss_not_a_hang(tmp_path: Path):
+    cache = AnswerCache(tmp_path, "c")
+    cache.put(OPTIONS, {"result": {}})
+    (entry,) = tmp_path.glob("*.json")
+    entry.write_text(json.dumps({"options": OPTIONS, "answer": {"result": {}}, "pad": "x" * 2**20}))
+    assert cache.get(OPTIONS) is None
+    entry.unlink()
+    os.mkfifo(entry)  # reading a FIFO with no writer would block forever
+    assert cache.get(OPTIONS) is None
+
+
 def test_cached_answers_do_not_start_node(tmp_path: Path):
     cache = AnswerCache(tmp_path, "c")
     cache.put(OPTIONS, {"result": {"usedVRAM": 1}})

@@ -26,7 +26,7 @@ from profiler_standins import (
 from pytest_llmsizer.cli import main
 from pytest_llmsizer.profile.load import load_profile
 from pytest_llmsizer.profiler.devices import select_visible
-from pytest_llmsizer.profiler.driver import run_child
+from pytest_llmsizer.profiler.driver import ChildRun, run_child
 from pytest_llmsizer.profiler.sampler import summarize
 
 HERE = Path(__file__).resolve().parent
@@ -228,6 +228,31 @@ def test_timeout_stops_the_engine_and_its_process_group(tmp_path, standin, capsy
     assert not out.exists()
 
 
+def test_run_child_ends_workers_the_engine_left_behind(tmp_path):
+    """An engine that exits while a worker (here a grandchild) still runs: the worker is ended, so it cannot hold
+    GPU memory into the next run."""
+    import time
+
+    state = tmp_path / "s.json"
+    write_state(state, [0.5])
+    pidfile = tmp_path / "orphan.pid"
+    script = (f"import subprocess,sys; p=subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']);"
+              f"open({str(pidfile)!r},'w').write(str(p.pid))")
+    started = time.monotonic()
+    run = run_child([sys.executable, "-c", script], log_path=tmp_path / "x.log", reader=DeviceStandIn(state),
+                    hz=20, timeout=30.0)
+    assert not run.timed_out and run.returncode == 0 and time.monotonic() - started < 20
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the orphaned worker {pid} outlived the run")
+
+
 def test_run_child_kills_grandchildren_on_timeout(tmp_path):
     """The engine's workers (here a grandchild) die with it: the whole process group is stopped."""
     state = tmp_path / "s.json"
@@ -273,8 +298,38 @@ def test_existing_output_is_not_overwritten(tmp_path, standin, capsys):
     out = tmp_path / "run.json"
     out.write_text("{}")
     code, _ = _profile(tmp_path, standin, "--record", OPT_RECORD, "--series", "3", "--final", "0.5")
-    assert code == 2 and "exists; pass --force" in capsys.readouterr().err
+    assert code == 2 and "exists; refusing to overwrite it (pass --force" in capsys.readouterr().err
     assert out.read_text() == "{}"
+
+
+def test_an_existing_log_beside_the_profile_is_not_overwritten_and_force_replaces_it(tmp_path, standin, capsys):
+    log = tmp_path / "run.log"
+    log.write_text("an earlier run's log\n")
+    code, out = _profile(tmp_path, standin, "--record", OPT_RECORD, "--series", "3", "--final", "0.5")
+    assert code == 2 and f"engine log {log}: exists; refusing" in capsys.readouterr().err
+    assert log.read_text() == "an earlier run's log\n" and not out.exists()
+    code, out = _profile(tmp_path, standin, "--record", OPT_RECORD, "--series", "3", "--final", "0.5",
+                         extra=("--force",))
+    assert code == 0 and out.is_file() and "an earlier run's log" not in log.read_text()
+
+
+def test_an_engine_log_over_the_log_cap_is_a_clear_error_not_an_unbounded_read(tmp_path, standin, capsys,
+                                                                              monkeypatch):
+    monkeypatch.setenv("LLMSIZER_MAX_LOG_MIB", "0.001")  # 1 KiB: the replayed vLLM log is larger
+    code, out = _profile(tmp_path, standin, "--record", OPT_RECORD, "--series", "3", "--final", "0.5")
+    err = capsys.readouterr().err
+    assert code == 2 and "run.log: file is" in err and "LLMSIZER_MAX_LOG_MIB" in err
+    assert not out.exists()
+
+
+def test_a_symlinked_output_is_refused_even_with_force(tmp_path, standin, capsys):
+    target = tmp_path / "elsewhere.json"
+    target.write_text("{}")
+    (tmp_path / "run.json").symlink_to(target)
+    code, _ = _profile(tmp_path, standin, "--record", OPT_RECORD, "--series", "3", "--final", "0.5",
+                       extra=("--force",))
+    assert code == 2 and "is a symbolic link" in capsys.readouterr().err
+    assert target.read_text() == "{}"
 
 
 def test_no_device_reader_here_is_said_clearly(tmp_path, capsys):
@@ -343,3 +398,14 @@ def test_device_reader_specs_are_checked(standin):
     with pytest.raises(LlmsizerError, match="is not a DeviceReader"):
         open_reader("profiler_standins:engine_command")  # returns a command line, not a reader
     assert open_reader("profiler_standins:device_from_env").tool.startswith("stand-in")
+
+
+def test_the_log_tail_is_bounded_and_cleaned(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text("early line\n" + "x" * 5_000_000 + "\n\x1b[31mred\x1b[0m CUDA out of memory\n")
+    run = ChildRun(command=["vllm"], returncode=1, timed_out=False, seconds=1.0, log_path=log,
+                   trace=summarize([0], [], [0]))
+    tail = run.log_tail()
+    assert len(tail) < 3000 and tail.endswith("red CUDA out of memory") and "\x1b" not in tail
+    log.unlink()  # read once: the OOM line comes from the text already read
+    assert run.out_of_memory_line() == "\x1b[31mred\x1b[0m CUDA out of memory"

@@ -242,6 +242,20 @@ def test_campaign_runs_logs_failures_without_stopping_and_resumes(tmp_path, stan
     assert len((out_dir / CAMPAIGN_LOG).read_text().splitlines()) == 4
 
 
+def test_a_symlinked_campaign_log_stops_the_campaign_before_any_run(tmp_path, standin, capsys):
+    path = _campaign_file(tmp_path, standin, crash_model=False)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("not ours\n")
+    (out_dir / CAMPAIGN_LOG).symlink_to(elsewhere)
+    assert main(["profile", "--campaign", str(path), "--out-dir", str(out_dir), "--device-reader",
+                 "profiler_standins:device_from_env", "--sample-hz", "40"]) == 2
+    err = capsys.readouterr().err
+    assert f"campaign log {out_dir / CAMPAIGN_LOG}: is a symbolic link" in err
+    assert elsewhere.read_text() == "not ours\n" and list(out_dir.glob("*.json")) == []
+
+
 def test_campaign_resumes_after_ctrl_c(tmp_path, standin):
     marker = tmp_path / "interrupted.marker"
     path = _campaign_file(tmp_path, standin, crash_model=False, interrupt_marker=marker)

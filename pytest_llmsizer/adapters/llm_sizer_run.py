@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmsizer.adapters.llm_sizer_catalog import SizerCatalog, catalog_from_json
+from pytest_llmsizer.safe_io import UnsafePathError, read_regular
 
 ENV_DIR = "LLM_SIZER_DIR"
 """Environment variable naming the checkout when ``--llm-sizer-dir`` is not given."""
@@ -34,6 +35,8 @@ CACHE_VERSION = 1
 MAX_STDOUT_BYTES = 16 * 2**20
 """Bound on the driver's stdout: one answer is about 600 bytes, so this is tens of thousands of answers."""
 MAX_STDERR_BYTES = 64 * 2**10
+MAX_ENTRY_BYTES = 2**20
+"""Bound on one cache entry read (an answer is about 600 bytes)."""
 
 
 class SizerRunError(Exception):
@@ -106,8 +109,8 @@ class AnswerCache:
 
     def get(self, options: dict[str, Any]) -> dict[str, Any] | None:
         try:
-            entry = json.loads(self._path(options).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            entry = json.loads(read_regular(self._path(options), limit=MAX_ENTRY_BYTES, what="cache entries"))
+        except (OSError, ValueError, UnsafePathError):  # a FIFO or an oversized file is a miss, never a hang
             return None
         if not isinstance(entry, dict) or entry.get("options") != options or not isinstance(entry.get("answer"), dict):
             return None

@@ -128,9 +128,21 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run or args.out_dir:
         raise LlmsizerError("--dry-run and --out-dir belong to --campaign")
     out = Path(args.output)
-    if out.exists() and not args.force:
-        raise LlmsizerError(f"{out} exists; pass --force to overwrite it")
+    _check_outputs(out, keep_failed=args.keep_failed, force=args.force)
     return _run_vllm(args, out) if args.kind == "vllm" else _run_transformers(args, out)
+
+
+def _check_outputs(out: Path, *, keep_failed: bool, force: bool) -> None:
+    """Refuse, before any GPU time is spent, every file the run would write that already exists (unless ``force``)
+    or cannot be written safely (a symlink, a device, a FIFO, a read-only file): the profile, the engine log beside
+    it, and with ``keep_failed`` the failed profile (``safe_io.check_output``)."""
+    from pytest_llmsizer.profiler.runner import failed_path_for, log_path_for
+    from pytest_llmsizer.safe_io import check_output
+
+    check_output(out, what="profile", force=force)
+    check_output(log_path_for(out), what="engine log", force=force)
+    if keep_failed:
+        check_output(failed_path_for(out), what="failed profile", force=force)
 
 
 def _reader(spec: str) -> Any:
@@ -179,9 +191,10 @@ def _run_campaign(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     out_dir = Path(args.out_dir) if args.out_dir else None
     if args.dry_run:
-        for line in plan_lines(campaign, out_dir):
+        lines = plan_lines(campaign, out_dir)
+        for line in lines:
             print(line)
-        skip = sum(1 for line in plan_lines(campaign, out_dir) if re.search(r"^\s*\d+\. skip ", line))
+        skip = sum(1 for line in lines if re.search(r"^\s*\d+\. skip ", line))
         print(f"{len(campaign.runs)} planned runs ({len(campaign.runs) - skip} to run, {skip} already done)"
               + ("" if out_dir else "; no --out-dir given, so nothing is known to be done"))
         return EXIT_OK

@@ -27,6 +27,7 @@ from pytest_llmsizer.profiler.campaign import Campaign
 from pytest_llmsizer.profiler.devices import DeviceReader
 from pytest_llmsizer.profiler.plan import RunSpec
 from pytest_llmsizer.profiler.runner import RunResult, profile_transformers_child, profile_vllm
+from pytest_llmsizer.safe_io import check_output, locked_append
 
 CAMPAIGN_LOG = "campaign-log.jsonl"
 
@@ -99,8 +100,8 @@ def _record(log: Path, result: RunResult | None, spec: RunSpec, status: str, rea
     }
     if result is not None and status == "failed":
         entry["log_tail"] = result.log_tail
-    with open(log, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry) + "\n")
+    line = json.dumps(entry) + "\n"
+    locked_append(log, lambda _head, _size: line, what="campaign log")
 
 
 RunOne = Callable[[RunSpec, Path, Path], RunResult]
@@ -114,6 +115,7 @@ def run_campaign(campaign: Campaign, out_dir: Path, *, reader_factory: Callable[
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "logs").mkdir(exist_ok=True)
     log = out_dir / CAMPAIGN_LOG
+    check_output(log, what="campaign log", append=True)  # a symlink or FIFO there stops the campaign before any run
     summary = CampaignSummary()
     progress = Progress(len(campaign.runs), stream)
     stream = progress.stream

@@ -7,6 +7,7 @@ is kept beside the profile: the profile's numbers can always be traced back to t
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -20,6 +21,8 @@ from pathlib import Path
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.profiler.devices import DeviceReader
 from pytest_llmsizer.profiler.sampler import MemoryTrace, Sampler, read_baseline, summarize
+from pytest_llmsizer.safe_io import check_output, max_log_bytes, read_regular
+from pytest_llmsizer.sanitize import clean_block
 
 GRACE_SECONDS = 10.0
 """After SIGTERM, how long the engine has to exit before SIGKILL."""
@@ -43,10 +46,19 @@ class ChildRun:
     trace: MemoryTrace
 
     def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        return self._log_text
+
+    @functools.cached_property
+    def _log_text(self) -> str:
+        """The log, read once (the failure reason, the OOM line, the tail and the profile all need it) and only as
+        a regular file under the cap of ``import vllm-log`` (``LLMSIZER_MAX_LOG_MIB``)."""
+        data = read_regular(self.log_path, limit=max_log_bytes(), what="engine logs", setting="LLMSIZER_MAX_LOG_MIB")
+        return data.decode("utf-8", errors="replace")
 
     def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
+        """The last ``lines`` lines, each cleaned and cut at 2000 characters: the tail is echoed to the terminal and
+        stored in campaign-log.jsonl, and one engine line can be megabytes long."""
+        return clean_block("\n".join(self.log_text().splitlines()[-lines:]))
 
     def out_of_memory_line(self) -> str | None:
         for line in self.log_text().splitlines():
@@ -69,6 +81,24 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
+def _end_stragglers(pgid: int) -> None:
+    """End what the engine left running in its process group when it exited (an orphaned vLLM worker would hold
+    GPU memory into the next run's baseline). Called after the final reading, which therefore still shows such
+    memory. Nothing is left in the usual case, and the first ``killpg`` says so at once."""
+    for sig, wait in ((signal.SIGTERM, GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.05)
+
+
 def run_child(command: Sequence[str], *, log_path: Path, reader: DeviceReader, hz: float, timeout: float | None,
               env: Mapping[str, str] | None = None) -> ChildRun:
     """Baseline, launch, sample until exit (or the time limit), final reading. Ctrl-C ends the child, then re-raises.
@@ -81,8 +111,11 @@ def run_child(command: Sequence[str], *, log_path: Path, reader: DeviceReader, h
                             "pip install vllm) or name another launcher with --engine-cmd")
     baseline = read_baseline(reader, hz)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    # the caller decided the log may be replaced; a symlink, FIFO or device in its place is still refused
+    check_output(log_path, what="engine log", force=True)
     sampler = Sampler(reader, hz)
-    with open(log_path, "wb") as log:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    with open(os.open(log_path, flags, 0o666), "wb") as log:
         try:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, env=dict(env) if env is not None else None)
@@ -105,6 +138,8 @@ def run_child(command: Sequence[str], *, log_path: Path, reader: DeviceReader, h
         seconds = time.monotonic() - start
         samples = sampler.stop()
     final = reader.used_bytes()
+    if not timed_out:
+        _end_stragglers(proc.pid)
     trace = summarize(baseline, samples, final)
     return ChildRun(command=command, returncode=None if timed_out else proc.returncode, timed_out=timed_out,
                     seconds=seconds, log_path=log_path, trace=trace)

@@ -15,6 +15,7 @@ from pytest_llmsizer.profiler.devices import DeviceReader
 from pytest_llmsizer.profiler.driver import ChildRun, run_child
 from pytest_llmsizer.profiler.plan import RunSpec
 from pytest_llmsizer.profiler.versions import software_versions
+from pytest_llmsizer.safe_io import atomic_replace
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,8 @@ def _failure_of(run: ChildRun) -> str | None:
 
 
 def write_profile(profile: Profile, path: Path) -> None:
-    from pytest_llmsizer.report.csv_record import atomic_write_text
-
-    atomic_write_text(path, json.dumps(profile.model_dump(mode="json", exclude_none=True), indent=2) + "\n")
+    """Atomically, never through a symlink; whether an existing file may be replaced was decided before the run."""
+    atomic_replace(path, json.dumps(profile.model_dump(mode="json", exclude_none=True), indent=2) + "\n")
 
 
 def profile_vllm(spec: RunSpec, out: Path, *, reader: DeviceReader, hz: float, keep_failed: bool = False,

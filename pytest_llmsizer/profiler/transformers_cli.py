@@ -16,6 +16,7 @@ from pytest_llmsizer.profiler.plan import RunSpec
 from pytest_llmsizer.profiler.runner import RunResult, failed_path_for, log_path_for, write_profile
 from pytest_llmsizer.profiler.transformers_run import TorchCudaReader, import_engine, measure, read_config_file
 from pytest_llmsizer.profiler.versions import software_versions
+from pytest_llmsizer.safe_io import atomic_replace
 
 
 def profile_transformers(args: argparse.Namespace, out: Path) -> RunResult:
@@ -51,7 +52,7 @@ def profile_transformers(args: argparse.Namespace, out: Path) -> RunResult:
     except Exception as e:
         reader.close()
         text = traceback.format_exc()
-        log_path.write_text(log.getvalue() + text, encoding="utf-8")
+        atomic_replace(log_path, log.getvalue() + text)
         oom = "out of memory" in str(e).lower() or type(e).__name__ == "OutOfMemoryError"
         reason = f"{'out of memory' if oom else 'the run crashed'}: {type(e).__name__}: {str(e)[:500]}"
         return RunResult(spec=spec, status="failed", reason=reason, profile_path=None, log_path=log_path,
@@ -59,7 +60,7 @@ def profile_transformers(args: argparse.Namespace, out: Path) -> RunResult:
     devices = tuple(reader.devices())
     tool = reader.tool
     reader.close()
-    log_path.write_text(log.getvalue(), encoding="utf-8")
+    atomic_replace(log_path, log.getvalue())
     facts = RunFacts(
         model=model_id, engine="transformers", batch_size=args.batch_size, input_len=args.input_len,
         output_len=args.output_len, tensor_parallel_size=1, devices=devices[:1], device_tool=tool, trace=trace,
