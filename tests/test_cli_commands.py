@@ -157,6 +157,17 @@ def test_import_llmsizer_converts_original_formats(tmp_path: Path):
     assert converted.measurements.components.weights.provenance.value == "derived"
 
 
+def test_import_llmsizer_reports_a_json_array_instead_of_crashing(tmp_path: Path):
+    """A JSON file that is not an object (synthetic edge case) is one FAIL line naming the file, not a traceback."""
+    (tmp_path / "list.json").write_text("[1]")
+    proc = run("import", "llmsizer", str(tmp_path / "list.json"), str(LEGACY / "v2_cuda_tp2.json"),
+               "--out-dir", str(tmp_path / "out"))
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"FAIL  {tmp_path / 'list.json'}: $: expected a JSON object, got an array" in proc.stdout
+    assert (tmp_path / "out" / "v2_cuda_tp2.native.json").is_file()
+
+
 def test_analyze_a_csv_record(tmp_path: Path):
     record = tmp_path / "r.csv"
     subprocess.run([sys.executable, "-m", "pytest", "profiles/", "-p", "no:cacheprovider", "-q",

@@ -22,7 +22,7 @@ from pytest_llmsizer.commands.common import (
     write_new_file,
 )
 from pytest_llmsizer.errors import LlmsizerError, ProfileError
-from pytest_llmsizer.profile.load import detect_format, load_profile, read_json_file
+from pytest_llmsizer.profile.load import detect_format, profile_from_data, read_json_file
 from pytest_llmsizer.profile.model import FORMAT_NAME, Profile
 from pytest_llmsizer.safe_io import MAX_LINE_CHARS, LineStats, iter_text_lines, max_log_bytes, open_text_regular
 
@@ -120,11 +120,12 @@ def run_llmsizer(args: argparse.Namespace) -> int:
     for text in args.profiles:
         path = Path(text)
         try:
-            fmt = detect_format(read_json_file(path))
+            data = read_json_file(path)  # read and parsed once: the format check and the conversion share it
+            fmt = detect_format(data) if isinstance(data, dict) else "unknown"
             if fmt == "native":
                 print(f"skip  {path}: already a native {FORMAT_NAME} file")
                 continue
-            profile = load_profile(path)
+            profile = profile_from_data(data, str(path))
         except ProfileError as e:
             failed += 1
             print(f"FAIL  {e.render()}")
