@@ -94,7 +94,8 @@ def run_vllm_log(args: argparse.Namespace) -> int:
         except OSError as e:
             raise LlmsizerError(f"{path}: cannot read the log: {e.strerror or e}") from None
         source = args.source or path.name
-        lines = iter_text_lines(stream, source=str(path), stats=stats)
+        # the size was checked before opening; the cap also holds for a log still being written meanwhile
+        lines = iter_text_lines(stream, max_chars=args.max_log_bytes, source=str(path), stats=stats)
     overrides = {name: getattr(args, name) for name in (
         "engine_version", "gpu_memory_utilization", "max_model_len", "max_num_seqs", "max_num_batched_tokens",
         "block_size", "kv_cache_dtype", "dtype", "quantization") if getattr(args, name) is not None}
