@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pytest_llmsizer.commands.common import EXIT_OK, tolerances_from_args
+from pytest_llmsizer.commands.common import EXIT_OK, add_report_options, tolerances_from_args
 from pytest_llmsizer.commands.discover import csv_files
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.report.runs import load_runs
@@ -23,9 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="CSV", help="CSV records or directories holding them")
     p.add_argument("--plot", metavar="PNG", help="also write the metrics over runs as a PNG image")
-    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    p.add_argument("--tolerances", metavar="PATH", default=None,
-                   help="take the success-metric targets from this tolerances YAML (gate: section)")
+    add_report_options(p)
     p.set_defaults(handler=run)
 
 
