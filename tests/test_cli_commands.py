@@ -198,3 +198,20 @@ def test_batch_fails_on_an_integrity_failure_as_the_plugin_does(tmp_path: Path):
     assert "Integrity failed: 1" in proc.stdout
     summary = next((tmp_path / "out").glob("batch-summary-*.txt")).read_text()
     assert "[integrity FAILED]" in summary
+
+
+def test_trend_plot_refuses_a_user_file_and_a_symlink(tmp_path: Path):
+    """--plot replaces a PNG image only: a text file there (or a symlink to one) is kept, with exit 2, before any
+    record is read; --force replaces a regular file, never a symlink."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    link = tmp_path / "link.png"
+    link.symlink_to(notes)
+    for target, why in ((notes, "exists and is not an llmsizer plot"), (link, "is a symbolic link")):
+        proc = run("trend", str(tmp_path / "missing.csv"), "--plot", str(target))
+        assert proc.returncode == 2 and why in proc.stderr, proc.stderr
+    proc = run("trend", str(tmp_path / "missing.csv"), "--plot", str(link), "--force")
+    assert proc.returncode == 2 and "is a symbolic link" in proc.stderr
+    assert notes.read_text() == "mine\n" and link.is_symlink()
+    proc = run("trend", str(tmp_path / "missing.csv"), "--plot", str(notes), "--force")
+    assert proc.returncode == 2 and "missing.csv: no such file or directory" in proc.stderr  # past the check
