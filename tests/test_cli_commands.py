@@ -215,3 +215,14 @@ def test_trend_plot_refuses_a_user_file_and_a_symlink(tmp_path: Path):
     assert notes.read_text() == "mine\n" and link.is_symlink()
     proc = run("trend", str(tmp_path / "missing.csv"), "--plot", str(notes), "--force")
     assert proc.returncode == 2 and "missing.csv: no such file or directory" in proc.stderr  # past the check
+
+
+def test_batch_refuses_a_symlinked_csv_before_writing_any_report(tmp_path: Path):
+    """--csv through a symlink is refused at the start (exit 2), so no report is written for a run whose record
+    cannot be kept."""
+    target = tmp_path / "elsewhere.csv"
+    target.write_text("")
+    (tmp_path / "rec.csv").symlink_to(target)
+    proc = run("batch", str(GPTOSS), "--out-dir", str(tmp_path / "out"), "--csv", str(tmp_path / "rec.csv"))
+    assert proc.returncode == 2 and "is a symbolic link" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists() and target.read_text() == ""
