@@ -226,3 +226,12 @@ def test_batch_refuses_a_symlinked_csv_before_writing_any_report(tmp_path: Path)
     proc = run("batch", str(GPTOSS), "--out-dir", str(tmp_path / "out"), "--csv", str(tmp_path / "rec.csv"))
     assert proc.returncode == 2 and "is a symbolic link" in proc.stderr, proc.stderr
     assert not (tmp_path / "out").exists() and target.read_text() == ""
+
+
+def test_import_vllm_log_refuses_an_existing_output_before_reading_the_log(tmp_path: Path):
+    """Without --force an existing -o file is refused first (the log, here missing, is not even opened) and kept."""
+    out = tmp_path / "mine.json"
+    out.write_text('{"mine": true}\n')
+    proc = run("import", "vllm-log", str(tmp_path / "missing.log"), "-o", str(out))
+    assert proc.returncode == 2 and "exists; refusing to overwrite it (pass --force" in proc.stderr, proc.stderr
+    assert out.read_text() == '{"mine": true}\n'

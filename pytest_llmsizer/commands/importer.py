@@ -24,7 +24,14 @@ from pytest_llmsizer.commands.common import (
 from pytest_llmsizer.errors import LlmsizerError, ProfileError
 from pytest_llmsizer.profile.load import detect_format, profile_from_data, read_json_file
 from pytest_llmsizer.profile.model import FORMAT_NAME, Profile
-from pytest_llmsizer.safe_io import MAX_LINE_CHARS, LineStats, iter_text_lines, max_log_bytes, open_text_regular
+from pytest_llmsizer.safe_io import (
+    MAX_LINE_CHARS,
+    LineStats,
+    check_output,
+    iter_text_lines,
+    max_log_bytes,
+    open_text_regular,
+)
 
 
 def _profile_text(profile: Profile) -> str:
@@ -80,6 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_vllm_log(args: argparse.Namespace) -> int:
     if args.max_log_bytes is None:
         args.max_log_bytes = max_log_bytes()
+    check_output(Path(args.output), what="output", force=args.force)  # refused before the log is read, not after
 
     from pytest_llmsizer.profile.vllm_log import profile_from_log
 
