@@ -157,6 +157,17 @@ def test_import_llmsizer_converts_original_formats(tmp_path: Path):
     assert converted.measurements.components.weights.provenance.value == "derived"
 
 
+def test_import_llmsizer_reports_a_json_array_instead_of_crashing(tmp_path: Path):
+    """A JSON file that is not an object (synthetic edge case) is one FAIL line naming the file, not a traceback."""
+    (tmp_path / "list.json").write_text("[1]")
+    proc = run("import", "llmsizer", str(tmp_path / "list.json"), str(LEGACY / "v2_cuda_tp2.json"),
+               "--out-dir", str(tmp_path / "out"))
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"FAIL  {tmp_path / 'list.json'}: $: expected a JSON object, got an array" in proc.stdout
+    assert (tmp_path / "out" / "v2_cuda_tp2.native.json").is_file()
+
+
 def test_analyze_a_csv_record(tmp_path: Path):
     record = tmp_path / "r.csv"
     subprocess.run([sys.executable, "-m", "pytest", "profiles/", "-p", "no:cacheprovider", "-q",
@@ -187,3 +198,40 @@ def test_batch_fails_on_an_integrity_failure_as_the_plugin_does(tmp_path: Path):
     assert "Integrity failed: 1" in proc.stdout
     summary = next((tmp_path / "out").glob("batch-summary-*.txt")).read_text()
     assert "[integrity FAILED]" in summary
+
+
+def test_trend_plot_refuses_a_user_file_and_a_symlink(tmp_path: Path):
+    """--plot replaces a PNG image only: a text file there (or a symlink to one) is kept, with exit 2, before any
+    record is read; --force replaces a regular file, never a symlink."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    link = tmp_path / "link.png"
+    link.symlink_to(notes)
+    for target, why in ((notes, "exists and is not an llmsizer plot"), (link, "is a symbolic link")):
+        proc = run("trend", str(tmp_path / "missing.csv"), "--plot", str(target))
+        assert proc.returncode == 2 and why in proc.stderr, proc.stderr
+    proc = run("trend", str(tmp_path / "missing.csv"), "--plot", str(link), "--force")
+    assert proc.returncode == 2 and "is a symbolic link" in proc.stderr
+    assert notes.read_text() == "mine\n" and link.is_symlink()
+    proc = run("trend", str(tmp_path / "missing.csv"), "--plot", str(notes), "--force")
+    assert proc.returncode == 2 and "missing.csv: no such file or directory" in proc.stderr  # past the check
+
+
+def test_batch_refuses_a_symlinked_csv_before_writing_any_report(tmp_path: Path):
+    """--csv through a symlink is refused at the start (exit 2), so no report is written for a run whose record
+    cannot be kept."""
+    target = tmp_path / "elsewhere.csv"
+    target.write_text("")
+    (tmp_path / "rec.csv").symlink_to(target)
+    proc = run("batch", str(GPTOSS), "--out-dir", str(tmp_path / "out"), "--csv", str(tmp_path / "rec.csv"))
+    assert proc.returncode == 2 and "is a symbolic link" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists() and target.read_text() == ""
+
+
+def test_import_vllm_log_refuses_an_existing_output_before_reading_the_log(tmp_path: Path):
+    """Without --force an existing -o file is refused first (the log, here missing, is not even opened) and kept."""
+    out = tmp_path / "mine.json"
+    out.write_text('{"mine": true}\n')
+    proc = run("import", "vllm-log", str(tmp_path / "missing.log"), "-o", str(out))
+    assert proc.returncode == 2 and "exists; refusing to overwrite it (pass --force" in proc.stderr, proc.stderr
+    assert out.read_text() == '{"mine": true}\n'

@@ -159,3 +159,27 @@ def test_stdin_is_streamed_with_a_cap(tmp_path: Path) -> None:
                        stdin=b"x\n" * 2**20)
     assert result.returncode == 2
     assert "standard input: more than 1 MiB" in result.stderr
+
+
+def test_a_log_that_grows_after_its_size_check_is_cut_at_the_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A log still being written (synthetic: 1 MiB of lines appended between the size check and the first read)
+    is read no further than --max-log-mib, as standard input is."""
+    from pytest_llmsizer import cli
+    from pytest_llmsizer.commands import importer
+
+    log = tmp_path / "live.log"
+    log.write_text("INFO starting\n")
+    real_open = importer.open_text_regular
+
+    def open_then_grow(path: Path, **kwargs: object):  # type: ignore[no-untyped-def]
+        stream = real_open(path, **kwargs)  # type: ignore[arg-type]
+        with log.open("a") as f:
+            f.write("x\n" * 2**20)
+        return stream
+
+    monkeypatch.setattr(importer, "open_text_regular", open_then_grow)
+    code = cli.main(["import", "vllm-log", str(log), "-o", str(tmp_path / "o.json"), "--max-log-mib", "1"])
+    assert code == 2
+    assert f"{log}: more than 1 MiB of text; the cap is 1 MiB" in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pytest_llmsizer.commands.common import EXIT_OK, tolerances_from_args
+from pytest_llmsizer.commands.common import EXIT_OK, add_report_options, tolerances_from_args
 from pytest_llmsizer.report.analyze import analyze, load_rows, render
 
 
@@ -17,9 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("csv", metavar="CSV", help="a CSV record written by pytest-llmsizer")
     p.add_argument("--detailed", action="store_true", help="add one line per profile")
-    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    p.add_argument("--tolerances", metavar="PATH", default=None,
-                   help="take the success-metric targets from this tolerances YAML (gate: section)")
+    add_report_options(p)
     p.set_defaults(handler=run)
 
 

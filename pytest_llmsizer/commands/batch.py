@@ -27,6 +27,7 @@ from pytest_llmsizer.profile.load import load_profile
 from pytest_llmsizer.report.csv_record import append_records
 from pytest_llmsizer.report.summary import summary_lines
 from pytest_llmsizer.report.text import render_validation
+from pytest_llmsizer.safe_io import check_output
 from pytest_llmsizer.sanitize import clean_block, clean_tree
 from pytest_llmsizer.validation.bands import ORDER
 from pytest_llmsizer.validation.metrics import compute_metrics, gate_failure_line, gate_skipped_line
@@ -99,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     files = profile_files(args.paths)
     if not files:
         raise LlmsizerError(f"no *.json files found under {' '.join(args.paths)}")
+    if args.csv:  # a symlink or device there is refused now, not after every profile was validated
+        check_output(Path(args.csv), what="CSV record", append=True)
     tolerances = tolerances_from_args(args)
     calculator, name = calculator_from_args(args)
     out_dir = Path(args.out_dir)

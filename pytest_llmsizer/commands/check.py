@@ -7,7 +7,7 @@ import argparse
 from pytest_llmsizer.commands.common import EXIT_FAILED, EXIT_OK
 from pytest_llmsizer.commands.discover import profile_files
 from pytest_llmsizer.errors import ProfileError
-from pytest_llmsizer.profile.load import detect_format, load_profile, read_json_file
+from pytest_llmsizer.profile.load import detect_format, profile_from_data, read_json_file
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,8 +25,9 @@ def run(args: argparse.Namespace) -> int:
     bad = 0
     for path in files:
         try:
-            load_profile(path)
-            fmt = detect_format(read_json_file(path))
+            data = read_json_file(path)  # read and parsed once for the check and the format name
+            profile_from_data(data, str(path))
+            fmt = detect_format(data)
             print(f"ok    {path} ({fmt})")
         except ProfileError as e:
             bad += 1

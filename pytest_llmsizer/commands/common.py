@@ -73,6 +73,13 @@ def add_calculator_options(p: argparse.ArgumentParser) -> None:
                        help="coefficients fitted by `llmsizer calibrate` for the built-in calculator")
 
 
+def add_report_options(p: argparse.ArgumentParser) -> None:
+    """``--format`` and ``--tolerances`` of the commands that summarise CSV records (analyze, compare, trend)."""
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument("--tolerances", metavar="PATH", default=None,
+                   help="take the success-metric targets from this tolerances YAML (gate: section)")
+
+
 def calculator_from_args(args: argparse.Namespace) -> tuple[Calculator, str]:
     calibration = getattr(args, "calibration", None)
     if calibration:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pytest_llmsizer.commands.common import EXIT_FAILED, EXIT_OK, checked, tolerances_from_args
+from pytest_llmsizer.commands.common import EXIT_FAILED, EXIT_OK, add_report_options, checked, tolerances_from_args
 from pytest_llmsizer.report.compare import DEFAULT_MAX_REGRESSION, compare_runs, render_comparison
 from pytest_llmsizer.report.runs import latest_run
 
@@ -24,9 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("new", metavar="NEW.csv", help="the later record")
     p.add_argument("--max-regression", type=non_negative_float, default=DEFAULT_MAX_REGRESSION, metavar="POINTS",
                    help=f"percentage points a gated metric may worsen (default {DEFAULT_MAX_REGRESSION:g})")
-    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    p.add_argument("--tolerances", metavar="PATH", default=None,
-                   help="take the success-metric targets from this tolerances YAML (gate: section)")
+    add_report_options(p)
     p.set_defaults(handler=run)
 
 

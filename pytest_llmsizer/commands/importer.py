@@ -22,9 +22,16 @@ from pytest_llmsizer.commands.common import (
     write_new_file,
 )
 from pytest_llmsizer.errors import LlmsizerError, ProfileError
-from pytest_llmsizer.profile.load import detect_format, load_profile, read_json_file
+from pytest_llmsizer.profile.load import detect_format, profile_from_data, read_json_file
 from pytest_llmsizer.profile.model import FORMAT_NAME, Profile
-from pytest_llmsizer.safe_io import MAX_LINE_CHARS, LineStats, iter_text_lines, max_log_bytes, open_text_regular
+from pytest_llmsizer.safe_io import (
+    MAX_LINE_CHARS,
+    LineStats,
+    check_output,
+    iter_text_lines,
+    max_log_bytes,
+    open_text_regular,
+)
 
 
 def _profile_text(profile: Profile) -> str:
@@ -80,6 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_vllm_log(args: argparse.Namespace) -> int:
     if args.max_log_bytes is None:
         args.max_log_bytes = max_log_bytes()
+    check_output(Path(args.output), what="output", force=args.force)  # refused before the log is read, not after
 
     from pytest_llmsizer.profile.vllm_log import profile_from_log
 
@@ -94,7 +102,8 @@ def run_vllm_log(args: argparse.Namespace) -> int:
         except OSError as e:
             raise LlmsizerError(f"{path}: cannot read the log: {e.strerror or e}") from None
         source = args.source or path.name
-        lines = iter_text_lines(stream, source=str(path), stats=stats)
+        # the size was checked before opening; the cap also holds for a log still being written meanwhile
+        lines = iter_text_lines(stream, max_chars=args.max_log_bytes, source=str(path), stats=stats)
     overrides = {name: getattr(args, name) for name in (
         "engine_version", "gpu_memory_utilization", "max_model_len", "max_num_seqs", "max_num_batched_tokens",
         "block_size", "kv_cache_dtype", "dtype", "quantization") if getattr(args, name) is not None}
@@ -120,11 +129,12 @@ def run_llmsizer(args: argparse.Namespace) -> int:
     for text in args.profiles:
         path = Path(text)
         try:
-            fmt = detect_format(read_json_file(path))
+            data = read_json_file(path)  # read and parsed once: the format check and the conversion share it
+            fmt = detect_format(data) if isinstance(data, dict) else "unknown"
             if fmt == "native":
                 print(f"skip  {path}: already a native {FORMAT_NAME} file")
                 continue
-            profile = load_profile(path)
+            profile = profile_from_data(data, str(path))
         except ProfileError as e:
             failed += 1
             print(f"FAIL  {e.render()}")

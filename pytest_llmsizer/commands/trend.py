@@ -6,11 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from pytest_llmsizer.commands.common import EXIT_OK, tolerances_from_args
+from pytest_llmsizer.commands.common import EXIT_OK, add_report_options, tolerances_from_args
 from pytest_llmsizer.commands.discover import csv_files
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.report.runs import load_runs
 from pytest_llmsizer.report.trend import render_trend, trend, write_trend_png
+from pytest_llmsizer.safe_io import check_output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,13 +24,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="CSV", help="CSV records or directories holding them")
     p.add_argument("--plot", metavar="PNG", help="also write the metrics over runs as a PNG image")
-    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    p.add_argument("--tolerances", metavar="PATH", default=None,
-                   help="take the success-metric targets from this tolerances YAML (gate: section)")
+    p.add_argument("--force", action="store_true", help="replace an existing --plot file that is not a PNG image")
+    add_report_options(p)
     p.set_defaults(handler=run)
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+"""First bytes of a PNG file: an existing image at --plot is replaced, anything else only with --force."""
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.plot:  # before any work: never through a symlink, onto a device, or over a file that is not an image
+        check_output(Path(args.plot), what="plot", force=args.force, markers=(PNG_SIGNATURE,))
     runs = []
     for text in args.paths:
         files = csv_files([text])

@@ -198,7 +198,8 @@ class CommandCalculator:
         except subprocess.TimeoutExpired:
             self._kill(proc, posix)
             raise CalculatorError(f"calculator command {self.command!r} timed out after {self.timeout_s:g} s "
-                                  "(killed); raise --llmsizer-calculator-timeout if it needs longer") from None
+                                  "(killed); raise --llmsizer-calculator-timeout (pytest) or --calculator-timeout "
+                                  "(llmsizer) if it needs longer") from None
         except BaseException:  # Ctrl-C while waiting: do not leave the calculator running
             self._kill(proc, posix)
             raise

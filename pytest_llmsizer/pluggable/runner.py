@@ -50,7 +50,8 @@ class TimedCalculator:
         if thread.is_alive():
             raise CalculatorError(
                 f"calculator {self.name!r} did not return within {self.timeout_s:g} s (its thread is abandoned, "
-                "not killed); raise --llmsizer-calculator-timeout if it needs longer"
+                "not killed); raise --llmsizer-calculator-timeout (pytest) or --calculator-timeout (llmsizer) if "
+                "it needs longer"
             )
         if "error" in box:
             raise box["error"]

@@ -15,10 +15,9 @@ from pytest_llmsizer.profile.legacy.common import (
     capacity_note,
     component,
     confidence_of,
-    join_notes,
     label_note,
     per_gpu_total,
-    reference,
+    profiler_source,
     run_reader,
     select_tp_gpus,
     smi_backend,
@@ -37,7 +36,6 @@ from pytest_llmsizer.profile.model import (
     Profile,
     Provenance,
     Quantization,
-    Source,
     Workload,
 )
 
@@ -135,13 +133,7 @@ def build_profile(
     engine = {**run.engine, **{k: v for k, v in (engine_extra or {}).items() if v is not None}}
     return Profile(
         synthetic=f.root.data.get("synthetic") is True,
-        source=Source(
-            reference=reference(file, run.timestamp),
-            kind="llmsizer-profiler",
-            original_format=fmt,
-            collected=run.timestamp,
-            notes=join_notes(run.notes),
-        ),
+        source=profiler_source(file, fmt, run.notes, run.timestamp),
         model=ModelInfo(**run.model),
         hardware=Hardware(vendor=vendor_of(run.gpu_type), gpu_count=run.gpus),
         engine=Engine(**engine),

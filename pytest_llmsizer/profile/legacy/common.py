@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from pytest_llmsizer.errors import Problem, ProfileError
 from pytest_llmsizer.profile.errors_fmt import problems_from_validation
-from pytest_llmsizer.profile.model import Component, Confidence, Profile, Provenance
+from pytest_llmsizer.profile.model import Component, Confidence, Profile, Provenance, Source
 from pytest_llmsizer.units import UNIT_BYTES
 
 Unit = Literal["GB", "GiB"]
@@ -372,8 +372,17 @@ def join_notes(notes: Sequence[str | None], limit: int = 5000) -> str | None:
     return text or None
 
 
-def reference(file: str, timestamp: str | None) -> str:
-    return f"{file} @ {timestamp}" if timestamp else file
+def profiler_source(file: str, original_format: str, notes: Sequence[str | None],
+                    timestamp: str | None = None) -> Source:
+    """Where a converted profile came from: the file (and the run's timestamp when the format records one), which
+    original profiler format, and the reader's notes, joined."""
+    return Source(
+        reference=f"{file} @ {timestamp}" if timestamp else file,
+        kind="llmsizer-profiler",
+        original_format=original_format,
+        collected=timestamp,
+        notes=join_notes(notes),
+    )
 
 
 def run_reader(

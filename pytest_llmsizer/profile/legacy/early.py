@@ -16,9 +16,8 @@ from pytest_llmsizer.profile.legacy.common import (
     Unit,
     capacity_note,
     component,
-    join_notes,
     per_gpu_total,
-    reference,
+    profiler_source,
     run_reader,
     smi_backend,
     to_bytes,
@@ -35,7 +34,6 @@ from pytest_llmsizer.profile.model import (
     ModelInfo,
     Profile,
     Provenance,
-    Source,
     Workload,
 )
 
@@ -125,12 +123,7 @@ def read_legacy_torch(data: dict[str, Any], file: str) -> Profile:
         ]
         return Profile(
             synthetic=root.data.get("synthetic") is True,
-            source=Source(
-                reference=reference(file, None),
-                kind="llmsizer-profiler",
-                original_format="llmsizer-legacy-torch",
-                notes=join_notes(notes),
-            ),
+            source=profiler_source(file, "llmsizer-legacy-torch", notes),
             model=ModelInfo(
                 id=name,
                 name_in_source=name,
@@ -250,12 +243,7 @@ def read_legacy_api(data: dict[str, Any], file: str) -> Profile:
         ]
         return Profile(
             synthetic=root.data.get("synthetic") is True,
-            source=Source(
-                reference=reference(file, None),
-                kind="llmsizer-profiler",
-                original_format="llmsizer-legacy-api",
-                notes=join_notes(notes),
-            ),
+            source=profiler_source(file, "llmsizer-legacy-api", notes),
             model=ModelInfo(id=model_id or name or "", name_in_source=name, num_parameters=params),
             hardware=Hardware(vendor=vendor_of(gpu_type), gpu_count=n),
             engine=Engine(name="vllm"),
