@@ -173,8 +173,9 @@ def write_replacing(path: Path, text: str, *, what: str = "output", force: bool 
     atomic_replace(path, text)
 
 
-def atomic_replace(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (never a half-written file).
+def atomic_replace(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (UTF-8 text, or bytes as they are) to a temporary file beside ``path`` and rename it over
+    ``path`` (never a half-written file).
 
     Only the type checks of ``check_output`` are repeated here (symlink, device, FIFO, directory), just before the
     rename: callers that must not replace foreign files call ``check_output`` with their markers first.
@@ -188,8 +189,9 @@ def atomic_replace(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         # mkstemp creates 0600; give the file the mode an ordinary write would (or keep the old file's mode)

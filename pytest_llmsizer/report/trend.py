@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +18,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from pytest_llmsizer.report.runs import Run
+from pytest_llmsizer.safe_io import atomic_replace
 from pytest_llmsizer.validation.tolerances import GateConfig
 
 ERROR_METRICS = ("mean |total error|", "weights accuracy (mean |error|)", "KV cache accuracy (mean |error|)")
@@ -134,9 +134,7 @@ def write_trend_png(points: list[TrendPoint], path: str | Path) -> bool:
         return False
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)  # never a half-written image
+    atomic_replace(target, data)  # a private temporary name, never a half-written image or a followed link
     return True
 
 
