@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 
 from pytest_llmsizer.calculator import coefficients as k
-from pytest_llmsizer.calculator.kv_cache import KvCapacity
+from pytest_llmsizer.calculator.kv_cache import KvCapacity, sliding_window_pages
 from pytest_llmsizer.calculator.params import Inventory, Sharding, padded_vocab_per_rank
 from pytest_llmsizer.calculator.weights import quantized_bytes_per_param
 from pytest_llmsizer.catalog.arch import CompressedAttentionSpec, ModelArch
@@ -90,11 +90,6 @@ def _padded(page: int, mla_pages: list[int]) -> int:
     return min((p for p in mla_pages if p >= page), default=page)
 
 
-def _window_pages(window: int, block: int, max_model_len: int, batched: int) -> int:
-    """vLLM's admission sizing of a sliding spec: ceil(min(window - 1 + T, L) / block) + 1 pages."""
-    return math.ceil(min(window - 1 + batched, max_model_len) / block) + 1
-
-
 def request_bytes(arch: ModelArch, layers: range, *, block_size: int, max_model_len: int,
                   max_num_batched_tokens: int) -> tuple[int, int, float]:
     """(bytes one max_model_len request needs on one rank, layer tuples, growing bytes per token)."""
@@ -106,11 +101,11 @@ def request_bytes(arch: ModelArch, layers: range, *, block_size: int, max_model_
     window = arch.sliding_window or 128
     growing_pages = math.ceil(max_model_len / block_size)
     growing = tuples * growing_pages * (p["c4_kv"] + p["indexer_k"] + p["c128_kv"])
-    c4_state = _window_pages(_coff(4) * 4, COMPRESSOR_BLOCK[4], max_model_len, max_num_batched_tokens)
-    c128_state = _window_pages(_coff(128) * 128, COMPRESSOR_BLOCK[128], max_model_len, max_num_batched_tokens)
+    c4_state = sliding_window_pages(_coff(4) * 4, COMPRESSOR_BLOCK[4], max_model_len, max_num_batched_tokens)
+    c128_state = sliding_window_pages(_coff(128) * 128, COMPRESSOR_BLOCK[128], max_model_len, max_num_batched_tokens)
     fixed = tuples * c4_state * (_padded(p["c4_state"], mla) + _padded(p["indexer_state"], mla))
     fixed += tuples * c128_state * _padded(p["c128_state"], mla)
-    fixed += len(ratios) * _window_pages(window, SWA_BLOCK, max_model_len, max_num_batched_tokens) * \
+    fixed += len(ratios) * sliding_window_pages(window, SWA_BLOCK, max_model_len, max_num_batched_tokens) * \
         _padded(p["swa"], mla)
     per_token = tuples * (p["c4_kv"] + p["indexer_k"] + p["c128_kv"]) / block_size
     return int(growing + fixed), tuples, per_token
@@ -129,6 +124,7 @@ def kv_capacity(arch: ModelArch, layers: range, available_bytes: int, *, block_s
         num_blocks=int(usable // (tuple_page * tuples)) if tuples else 0, block_size=block_size,
         page_bytes=tuple_page, group_size=tuples, num_groups=3,
         tokens=int((concurrency or 0) * max_model_len), max_concurrency=concurrency, bytes_per_token=per_token,
+        request_bytes=per_request,
     )
 
 
