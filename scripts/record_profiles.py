@@ -40,6 +40,7 @@ from pytest_llmsizer.calculator.coefficients import CUDA_GRAPHS_IN_BUDGET_SINCE 
 from pytest_llmsizer.calculator.versions import parse_vllm_version, version_from_log_format  # noqa: E402
 from pytest_llmsizer.catalog.gpus import vendor_from_name  # noqa: E402
 from pytest_llmsizer.profile.model import Profile  # noqa: E402
+from pytest_llmsizer.safe_io import UnsafePathError, atomic_replace, check_output  # noqa: E402
 from pytest_llmsizer.units import GiB, to_bytes  # noqa: E402
 
 SHARED_LOGS = REPO_ROOT.parent / "shared" / "data" / "vllm-startup-logs"
@@ -585,6 +586,10 @@ def file_base(profile: Profile, record: dict[str, Any], schema: str) -> str:
     return f"{short_source(record['source'])}--{model}"
 
 
+PROFILE_MARKERS = (b'{\n  "format": "llmsizer-profile"',)
+"""How every file ``profile_text`` writes begins: only such files are replaced or removed."""
+
+
 def profile_text(profile: Profile) -> str:
     """The file content: indent 2, field order of the model, trailing newline."""
     data = profile.model_dump(mode="json", exclude_none=True)
@@ -726,11 +731,27 @@ def sync(files: dict[str, tuple[Profile, str]], out: Path, check: bool, script: 
         print(f"--check: all {len(files)} profiles in {_display(out)} match the data")
         return 0
 
+    # never write through a link or over, nor delete, a file this importer did not write (``--out`` may name a
+    # folder that holds other JSON files): every path is checked before anything changes
+    try:
+        for name in sorted(files):
+            check_output(out / name, what="profile", markers=PROFILE_MARKERS, force_option="another --out")
+    except UnsafePathError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    removable = []
+    for name in sorted(set(existing) - set(files)):
+        try:
+            check_output(existing[name], what="profile", markers=PROFILE_MARKERS, force_option="another --out")
+            removable.append(existing[name])
+        except UnsafePathError as e:
+            differences.remove(f"stale    {_display(existing[name])} (no record produces it)")
+            print(f"left alone: {e}")
     out.mkdir(parents=True, exist_ok=True)
     for name, (_, text) in sorted(files.items()):
-        (out / name).write_text(text, encoding="utf-8", newline="\n")
-    for name in sorted(set(existing) - set(files)):
-        existing[name].unlink()
+        atomic_replace(out / name, text)
+    for path in removable:
+        path.unlink()
     for d in differences:
         action = {"new": "wrote", "differs": "overwrote", "stale": "removed"}[d.split()[0]]
         print(f"{action}: {d.split(None, 1)[1]}")

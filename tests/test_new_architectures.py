@@ -72,6 +72,22 @@ def test_v4_fixed_part_grows_with_batched_tokens(pro) -> None:
     assert large[0] > 5 * small[0]  # window and compressor states are sized for admission: min(w - 1 + T, L)
 
 
+def test_v4_refuses_when_one_max_length_request_does_not_fit() -> None:
+    """vLLM's check_enough_kv_cache_memory applies to V4 too: a pool smaller than one max_model_len request's
+    pages (concurrency below 1) is a refusal, with the longest length that fits."""
+    req = request_from_options("deepseek-ai/DeepSeek-V4-Pro", gpu="H200", tensor_parallel_size=8,
+                               max_model_len=1_048_576, gpu_memory_utilization=0.77, engine_version="0.20")
+    result = estimate(req)
+    assert 0 < result.max_concurrency < 1
+    assert result.details["kv_capacity"]["request_bytes"] > result.details["kv_cache_available_bytes"] > 0
+    assert not result.fits
+    assert any("To serve at least one request" in p for p in result.problems)
+    assert 0 < result.details["longest_fitting_max_model_len"] < 1_048_576
+    roomy = estimate(request_from_options("deepseek-ai/DeepSeek-V4-Pro", gpu="H200", tensor_parallel_size=8,
+                                          max_model_len=1_048_576, engine_version="0.20"))
+    assert roomy.max_concurrency > 1 and roomy.fits
+
+
 @pytest.mark.parametrize("ep", [True, False])
 def test_v4_pro_weights_on_h200_tp8_match_the_logs(ep: bool) -> None:
     logged = 102.34 if ep else 102.77  # GiB, vLLM 0.20.2 "Model loading took", vme-dev 3a25a248 / f645b14b

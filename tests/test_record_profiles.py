@@ -99,6 +99,36 @@ def test_importer_check_passes(name: str) -> None:
     assert "match the data" in result.stdout
 
 
+def test_an_importer_replaces_and_removes_only_its_own_files(tmp_path: Path) -> None:
+    """--out may name a folder with other JSON files: a stale profile the importer wrote is removed, a foreign JSON
+    file is left alone, and a link where a profile goes is refused before anything is written."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(REPO_ROOT / "scripts" / "import_notebooks_and_docs.py"), "--out", str(tmp_path)],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )
+
+    committed = sorted((PROFILES / "vllm-notebooks-and-docs").glob("*.json"))
+    (tmp_path / "stale.json").write_bytes(committed[0].read_bytes())
+    (tmp_path / "mine.json").write_text('{"not": "a profile"}\n', encoding="utf-8")
+    result = run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (tmp_path / "stale.json").exists()
+    assert (tmp_path / "mine.json").read_text(encoding="utf-8") == '{"not": "a profile"}\n'
+    assert "left alone" in result.stdout
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted([p.name for p in committed] + ["mine.json"])
+
+    target = tmp_path / committed[0].name
+    target.unlink()
+    target.symlink_to(tmp_path / "mine.json")
+    result = run()
+    assert result.returncode == 2 and "symbolic link" in result.stderr
+    assert (tmp_path / "mine.json").read_text(encoding="utf-8") == '{"not": "a profile"}\n'
+
+
 def test_derived_totals_are_the_engine_budget() -> None:
     """Every derived total is utilization x memory (+ the logged graph pool before vLLM 0.21), and says so."""
     checked = 0

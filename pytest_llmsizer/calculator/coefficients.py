@@ -149,7 +149,7 @@ decoder layers on the rank + an offset for MLA or hybrid (Mamba/GDN) attention, 
 FITTED (data file, by ``python benchmarks/fit.py --write``) on the "fit" split of vme-dev.jsonl (release builds):
 least squares where a bucket has >= 3 records and several layer counts (<0.17 ROCm n=9, residual median 0.03 GiB;
 0.17-0.19 CUDA n=19, 0.11 GiB), else the nearest older line of the platform times the median ratio logged / line
-(0.17-0.19 ROCm x1.688 from 1 record; >=0.20 CUDA x0.880 from 1 record). Before 0.17 on CUDA the median logged
+(0.17-0.19 ROCm x1.689 from 1 record; >=0.20 CUDA x0.879 from 1 record). Before 0.17 on CUDA the median logged
 delta is negative (-0.06 GiB over 36 records: capturing releases cached blocks, so the log does not measure the
 pool): zero line. Held-out error (``python benchmarks/accuracy.py``, 2026-12-04): CUDA 0.17-0.19 median 11.3% /
 p90 31.6% (37 records, 0.17 GiB median absolute), CUDA >= 0.20 19.2% / 362% (6 records, issue-thread consumer GPUs
@@ -186,7 +186,7 @@ ROCM_LOAD: dict = {**_BUILTIN.table("rocm_load"), "load_growth_gib": _BUILTIN.ta
 release builds (10 records), after subtracting the exact terms (MoE row padding, the fp8 fnuz mask): load growth per
 GPUs per replica = median over 16-bit dense records (Llama-3.3-70B: TP1 0.17 GiB from 3 records, TP4 0.07 from 1;
 sizes in between and above take the nearest smaller); 16-bit expert reserve 0.298 (1 record, Qwen3-VL-30B-A3B TP1; the
-held-out Llama-4-Maverick bf16 TP8 record implies 0.31); FP8 MoE layer reserve 0.786 (2 records: DeepSeek-R1-0528
+held-out Llama-4-Maverick bf16 TP8 record implies 0.31); FP8 MoE layer reserve 0.785 (2 records: DeepSeek-R1-0528
 0.62, Llama-4-Maverick FP8 0.95); online-FP8 reserve 0.124 of the 16-bit bytes quantized while loading (1 record,
 Ministral-3-14B with --quantization fp8). The dense FP8 checkpoints (Llama-3.3-70B FP8-dynamic) need no coefficient:
 mask + growth leave 0.02 GiB. Held-out error (``python benchmarks/accuracy.py``, "platform rocm / holdout", 21

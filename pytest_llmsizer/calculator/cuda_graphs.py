@@ -18,6 +18,7 @@ memory back. Outside vLLM's budget before 0.21 (the pool sits on top of utilizat
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator.versions import version_bucket
@@ -49,6 +50,12 @@ def attention_backend(arch: ModelArch) -> str:
     return "standard"
 
 
+def line_gib(line: Mapping[str, float], layers: int, backend: str) -> float:
+    """One fitted pool line at the reference capture count, GiB: base + per_layer x layers + the backend's offset
+    (the calculator below and the calibration's fit of the line both price it here)."""
+    return line.get("base", 0.0) + line.get("per_layer", 0.0) * layers + line.get(backend, 0.0)
+
+
 def graph_pool_bytes(arch: ModelArch, platform: str, version: tuple[int, int], max_num_seqs: int,
                      layers: int, table: dict[str, dict[str, dict[str, float]]] | None = None,
                      ) -> tuple[int, dict[str, float | int | str]]:
@@ -63,7 +70,7 @@ def graph_pool_bytes(arch: ModelArch, platform: str, version: tuple[int, int], m
     c = pool[name].get(platform) or pool[name]["cuda"]
     backend = attention_backend(arch)
     graphs = len(capture_sizes(max_num_seqs, version))
-    gib = graphs / k.CUDA_GRAPH_REFERENCE_SIZES * (c["base"] + c["per_layer"] * layers + c.get(backend, 0.0))
+    gib = graphs / k.CUDA_GRAPH_REFERENCE_SIZES * line_gib(c, layers, backend)
     terms: dict[str, float | int | str] = {"coefficients_bucket": name, "capture_sizes": graphs,
                                            "attention_backend": backend, "layers": layers}
     return max(0, round(gib * GiB)), terms

@@ -28,8 +28,9 @@ from __future__ import annotations
 import math
 
 from pytest_llmsizer.calculator import coefficients as k
-from pytest_llmsizer.calculator.kv_cache import KvCapacity
+from pytest_llmsizer.calculator.kv_cache import KvCapacity, sliding_window_pages
 from pytest_llmsizer.calculator.params import Inventory, Sharding, padded_vocab_per_rank
+from pytest_llmsizer.calculator.weights import quantized_bytes_per_param
 from pytest_llmsizer.catalog.arch import CompressedAttentionSpec, ModelArch
 from pytest_llmsizer.errors import EstimateError
 
@@ -89,11 +90,6 @@ def _padded(page: int, mla_pages: list[int]) -> int:
     return min((p for p in mla_pages if p >= page), default=page)
 
 
-def _window_pages(window: int, block: int, max_model_len: int, batched: int) -> int:
-    """vLLM's admission sizing of a sliding spec: ceil(min(window - 1 + T, L) / block) + 1 pages."""
-    return math.ceil(min(window - 1 + batched, max_model_len) / block) + 1
-
-
 def request_bytes(arch: ModelArch, layers: range, *, block_size: int, max_model_len: int,
                   max_num_batched_tokens: int) -> tuple[int, int, float]:
     """(bytes one max_model_len request needs on one rank, layer tuples, growing bytes per token)."""
@@ -105,11 +101,11 @@ def request_bytes(arch: ModelArch, layers: range, *, block_size: int, max_model_
     window = arch.sliding_window or 128
     growing_pages = math.ceil(max_model_len / block_size)
     growing = tuples * growing_pages * (p["c4_kv"] + p["indexer_k"] + p["c128_kv"])
-    c4_state = _window_pages(_coff(4) * 4, COMPRESSOR_BLOCK[4], max_model_len, max_num_batched_tokens)
-    c128_state = _window_pages(_coff(128) * 128, COMPRESSOR_BLOCK[128], max_model_len, max_num_batched_tokens)
+    c4_state = sliding_window_pages(_coff(4) * 4, COMPRESSOR_BLOCK[4], max_model_len, max_num_batched_tokens)
+    c128_state = sliding_window_pages(_coff(128) * 128, COMPRESSOR_BLOCK[128], max_model_len, max_num_batched_tokens)
     fixed = tuples * c4_state * (_padded(p["c4_state"], mla) + _padded(p["indexer_state"], mla))
     fixed += tuples * c128_state * _padded(p["c128_state"], mla)
-    fixed += len(ratios) * _window_pages(window, SWA_BLOCK, max_model_len, max_num_batched_tokens) * \
+    fixed += len(ratios) * sliding_window_pages(window, SWA_BLOCK, max_model_len, max_num_batched_tokens) * \
         _padded(p["swa"], mla)
     per_token = tuples * (p["c4_kv"] + p["indexer_k"] + p["c128_kv"]) / block_size
     return int(growing + fixed), tuples, per_token
@@ -128,32 +124,27 @@ def kv_capacity(arch: ModelArch, layers: range, available_bytes: int, *, block_s
         num_blocks=int(usable // (tuple_page * tuples)) if tuples else 0, block_size=block_size,
         page_bytes=tuple_page, group_size=tuples, num_groups=3,
         tokens=int((concurrency or 0) * max_model_len), max_concurrency=concurrency, bytes_per_token=per_token,
+        request_bytes=per_request,
     )
 
 
 # -- weights -------------------------------------------------------------------------------------------------------
 
 
-def stage_weight_bytes(arch: ModelArch, layers: range, *, first: bool, last: bool, sh: Sharding,
-                       dtype_bytes: float) -> dict[str, float]:
-    """Weight bytes one rank of a pipeline stage holds, by kind.
+def _inventory(arch: ModelArch, layers: range, *, first: bool, last: bool, sh: Sharding,
+               vocab_rows: int) -> tuple[Inventory, Inventory]:
+    """Parameters one rank holds, by kind: (stored in the weight dtype or quantized, stored fp32).
 
-    Linear layers outside the experts are FP8 with 128 x 128 block scales (the checkpoint's quantization_config);
-    routed experts are MXFP4 when ``expert_dtype`` is fp4; embeddings, lm_head, norms and the router stay 16-bit;
-    compressor position embeddings (ape), attention sinks and hyper-connection mixers are fp32. (``expert_format``
-    nvfp4: NVIDIA's re-quantization stores the experts NVFP4 and keeps the rest as released.)
     Sharding (vLLM ``deepseek_v4_attention.py``, ``deepseek_compressor.py``): wq_b, wo_a (o_groups / TP groups), wo_b
     and the shared expert are split by TP; fused_wqa_wkv, the compressors and the indexer are replicated; experts are
-    split over TP or the expert-parallel group.
+    split over TP or the expert-parallel group. Compressor position embeddings (ape), attention sinks, router biases
+    and hyper-connection mixers are fp32.
     """
     spec = _spec(arch)
     moe = arch.moe
     assert moe is not None
     h, tp, heads = arch.hidden_size, sh.tp, arch.num_attention_heads
-    q = arch.quantization
-    fp8 = 1 + k.FP32_SCALE_BYTES / (128 * 128) if q is not None and q.method == "fp8" else dtype_bytes
-    expert_b = {"mxfp4": k.MXFP4_BYTES_PER_PARAM, "nvfp4": k.NVFP4_BYTES_PER_PARAM}.get(spec.expert_format or "", fp8)
-    params = Inventory()  # kind -> parameters, priced below
+    params = Inventory()
     fp32 = Inventory()
     for i in layers:
         ratio = spec.compress_ratios[i]
@@ -181,13 +172,30 @@ def stage_weight_bytes(arch: ModelArch, layers: range, *, first: bool, last: boo
         fp32["router_bias"] += moe.num_experts
         mix = (2 + spec.hc_mult) * spec.hc_mult
         fp32["hyper_connections"] += 2 * (mix * spec.hc_mult * h + mix + 3)  # hc_attn and hc_ffn fn, base, scale
-    rows = padded_vocab_per_rank(arch.vocab_size, tp)
     if first:
-        params["embedding"] += rows * h
+        params["embedding"] += vocab_rows * h
     if last:
         params["norm"] += h
-        params["lm_head"] += rows * h
-        fp32["hyper_connections"] += spec.hc_mult * h * spec.hc_mult + spec.hc_mult + 1
+        params["lm_head"] += vocab_rows * h
+        fp32["hyper_connections"] += spec.hc_mult * h * spec.hc_mult + spec.hc_mult + 1  # hc_head
+    return params, fp32
+
+
+def stage_weight_bytes(arch: ModelArch, layers: range, *, first: bool, last: bool, sh: Sharding,
+                       dtype_bytes: float) -> dict[str, float]:
+    """Weight bytes one rank of a pipeline stage holds, by kind (``_inventory`` priced).
+
+    Linear layers outside the experts are FP8 with 128 x 128 block scales (the checkpoint's quantization_config,
+    priced by ``weights.quantized_bytes_per_param``); routed experts are MXFP4 when ``expert_dtype`` is fp4;
+    embeddings, lm_head, norms and the router stay 16-bit. (``expert_format`` nvfp4: NVIDIA's re-quantization stores
+    the experts NVFP4 and keeps the rest as released.)
+    """
+    spec = _spec(arch)
+    q = arch.quantization
+    fp8 = quantized_bytes_per_param(q, arch.hidden_size) if q is not None and q.method == "fp8" else dtype_bytes
+    expert_b = {"mxfp4": k.MXFP4_BYTES_PER_PARAM, "nvfp4": k.NVFP4_BYTES_PER_PARAM}.get(spec.expert_format or "", fp8)
+    params, fp32 = _inventory(arch, layers, first=first, last=last, sh=sh,
+                              vocab_rows=padded_vocab_per_rank(arch.vocab_size, sh.tp))
     price = {"attention": fp8, "compressor": fp8, "indexer": fp8, "shared_expert": fp8, "experts": expert_b}
     out = {kind: n * price.get(kind, dtype_bytes) for kind, n in params.items()}
     out["fp32_tensors"] = sum(fp32.values()) * FP32
@@ -195,24 +203,7 @@ def stage_weight_bytes(arch: ModelArch, layers: range, *, first: bool, last: boo
 
 
 def total_parameters(arch: ModelArch) -> int:
-    """Logical parameter count of the decoder (no MTP layer, no vocabulary padding)."""
-    spec = _spec(arch)
-    moe = arch.moe
-    assert moe is not None
-    h, heads = arch.hidden_size, arch.num_attention_heads
-    n = 0.0
-    for ratio in spec.compress_ratios:
-        n += h * (spec.q_lora_rank + spec.head_dim) + spec.q_lora_rank * heads * spec.head_dim
-        n += heads * spec.head_dim * spec.o_lora_rank + spec.o_groups * spec.o_lora_rank * h
-        n += spec.q_lora_rank + spec.head_dim + 2 * h + heads
-        if ratio:
-            n += h * 2 * _coff(ratio) * spec.head_dim + spec.head_dim + ratio * _coff(ratio) * spec.head_dim
-        if ratio == 4:
-            n += spec.q_lora_rank * spec.index_n_heads * spec.index_head_dim + h * spec.index_n_heads
-            n += h * 4 * spec.index_head_dim + 2 * spec.index_head_dim + 8 * spec.index_head_dim
-        n += moe.num_experts * 3 * h * moe.expert_intermediate_size + 3 * h * moe.shared_intermediate_size
-        n += h * moe.num_experts + moe.num_experts
-        mix = (2 + spec.hc_mult) * spec.hc_mult
-        n += 2 * (mix * spec.hc_mult * h + mix + 3)
-    n += 2 * arch.vocab_size * h + h
-    return int(n)
+    """Logical parameter count of the decoder (no MTP layer, no vocabulary padding): the one-rank inventory."""
+    params, fp32 = _inventory(arch, range(arch.num_layers), first=True, last=True, sh=Sharding(),
+                              vocab_rows=arch.vocab_size)
+    return int(sum(params.values()) + sum(fp32.values()))

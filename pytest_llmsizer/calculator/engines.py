@@ -28,7 +28,7 @@ from pytest_llmsizer.calculator.kv_cache import (
     request_kv_bytes,
 )
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
-from pytest_llmsizer.calculator.platform import rocm_load_features, rocm_load_terms
+from pytest_llmsizer.calculator.platform import RocmLoadFeatures, rocm_load_features, rocm_load_terms
 from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
 from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
 from pytest_llmsizer.calculator.weights import (
@@ -142,9 +142,11 @@ def kv_tokens_from_blocks(num_gpu_blocks: int, block_size: int | None) -> int:
 
 
 def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: CoefficientSet | None = None,
-                       ) -> tuple[list[int], list[range], dict[str, int], list[dict[str, int]]]:
+                       ) -> tuple[list[int], list[range], dict[str, int], list[dict[str, int]],
+                                  list[RocmLoadFeatures | None]]:
     """Weight bytes per pipeline stage as vLLM logs them ("Model loading took"), the first stage's bytes by kind,
-    and per stage the platform's load-figure terms beyond the weights (ROCm: ``calculator.platform``)."""
+    and per stage the platform's load-figure terms beyond the weights and the features they are priced from (ROCm:
+    ``calculator.platform``; the calibration fits the reserves to these features, so they have this one home)."""
     arch = req.arch
     sh = Sharding(
         tp=req.tensor_parallel_size, pp=req.pipeline_parallel_size, dp=req.data_parallel_size,
@@ -156,6 +158,7 @@ def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: Coefficie
     totals: list[int] = []
     first_breakdown: dict[str, int] = {}
     platform_terms: list[dict[str, int]] = []
+    platform_features: list[RocmLoadFeatures | None] = []
     for i, layers in enumerate(stages):
         if arch.compressed_attention is not None:  # DeepSeek-V4: its own inventory and pricing
             by_kind = deepseek_v4.stage_weight_bytes(arch, layers, first=i == 0, last=i == len(stages) - 1, sh=sh,
@@ -163,6 +166,7 @@ def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: Coefficie
             if i == 0:
                 first_breakdown = {kind: round(v) for kind, v in sorted(by_kind.items())}
             platform_terms.append({})  # ROCm load terms are not modelled for V4 (no MI300X log of it)
+            platform_features.append(None)
             totals.append(int(sum(by_kind.values())) + rotary)
             continue
         inv = split_unconverted_layers(arch, stage_inventory(arch, layers, first=i == 0, last=i == len(stages) - 1,
@@ -175,13 +179,15 @@ def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: Coefficie
         if absorbed:
             by_kind["mla_absorbed"] = absorbed
         terms: dict[str, int] = {}
+        features = None
         if req.platform == "rocm" and req.engine == "vllm":
             quantized = sum(inv.get(kind, 0) for kind in quantized_kinds(arch.quantization))
             features = rocm_load_features(arch, layers, sh, dtype_bytes(dtype), req.gpu_name, quantized)
             terms = rocm_load_terms(features, sh.tp * sh.pp, _rocm_load(coefficients))
         platform_terms.append(terms)
+        platform_features.append(features)
         totals.append(int(sum(by_kind.values())) + rotary + sum(terms.values()))
-    return totals, stages, first_breakdown, platform_terms
+    return totals, stages, first_breakdown, platform_terms, platform_features
 
 
 def _common_inputs(req: EstimateRequest, dtype: str) -> dict[str, Any]:
@@ -240,7 +246,8 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
             f"vLLM {version[0]}.{version[1]} API-server defaults: max_num_batched_tokens={batched}, "
             f"max_num_seqs={seqs} (set --max-num-batched-tokens / --max-num-seqs if the deployment differs)"
         )
-    weights_per_stage, stages, weights_by_kind, platform_terms = _weights_per_stage(req, dtype, coefficients)
+    weights_per_stage, stages, weights_by_kind, platform_terms, platform_features = _weights_per_stage(
+        req, dtype, coefficients)
     stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
     weights = weights_per_stage[stage]
     act_b = dtype_bytes(dtype)
@@ -319,6 +326,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         "weights_by_kind_bytes": weights_by_kind,
         "weights_per_pipeline_stage_bytes": weights_per_stage,
         "load_figure_terms_bytes": platform_terms[stage],
+        "load_figure_features": asdict(features) if (features := platform_features[stage]) else {},
         "activation_terms": act_terms,
         "cuda_graph_terms": graph_terms,
     }
@@ -348,7 +356,7 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
     assumptions = list(req.assumptions) + unexplained_key_assumptions(arch)
     dtype = serving_dtype(arch, req.dtype)
     tp = req.tensor_parallel_size
-    weights_per_stage, stages, weights_by_kind, _ = _weights_per_stage(req, dtype)
+    weights_per_stage, stages, weights_by_kind, _, _ = _weights_per_stage(req, dtype)
     stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
     weights = weights_per_stage[stage]
     seq_len = req.input_len + req.output_len

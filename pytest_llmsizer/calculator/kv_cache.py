@@ -138,6 +138,12 @@ class KvCapacity:
     start when this exceeds the available KV memory (``check_enough_kv_cache_memory``)."""
 
 
+def sliding_window_pages(window: int, block: int, max_model_len: int, batched_tokens: int) -> int:
+    """vLLM's admission sizing of a sliding-window spec (``SlidingWindowSpec.max_memory_usage_bytes``): pages of
+    ``block`` tokens for min(window - 1 + max_num_batched_tokens, max_model_len) tokens, plus one."""
+    return math.ceil(min(window - 1 + batched_tokens, max_model_len) / block) + 1
+
+
 def _request_pages(spec: LayerKv, max_model_len: int, block: int, batched_tokens: int) -> int:
     # ``block``: tokens in one page of this layer kind
     """Pages one request of max_model_len needs in one layer (``max_memory_usage_bytes`` / page)."""
@@ -145,7 +151,7 @@ def _request_pages(spec: LayerKv, max_model_len: int, block: int, batched_tokens
         return math.ceil(max_model_len / block)
     if spec.kind == "sliding":
         assert spec.window
-        return math.ceil(min(spec.window - 1 + batched_tokens, max_model_len) / block) + 1
+        return sliding_window_pages(spec.window, block, max_model_len, batched_tokens)
     if spec.kind == "chunked":
         assert spec.window
         return math.ceil(min(spec.window + batched_tokens, max_model_len) / block)

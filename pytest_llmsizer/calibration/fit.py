@@ -34,6 +34,7 @@ from typing import Any
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import estimate
 from pytest_llmsizer.calculator.coefficient_set import BOUNDS, DIGITS, UNITS, CoefficientSet, Entry
+from pytest_llmsizer.calculator.cuda_graphs import line_gib
 from pytest_llmsizer.calibration.observe import EVALUATED, Observation
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.units import GiB
@@ -171,9 +172,6 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
     lines: dict[tuple[str, str], dict[str, float]] = {}
     how: dict[tuple[str, str], str] = {}
 
-    def predict_line(line: dict[str, float], o: Observation) -> float:
-        return line.get("base", 0.0) + line.get("per_layer", 0.0) * o.graph_layers + line.get(o.graph_backend, 0.0)
-
     order = list(k.VERSION_BUCKETS)
     for bucket in order:
         for platform in ("cuda", "rocm"):
@@ -199,7 +197,8 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
                 ref = lines.get((older[-1], platform)) or _line(base, older[-1], platform)
                 # every grouped observation has a logged pool (filtered above); `is not None` narrows it for typing
                 ratios = [g / p for o in group
-                          if (g := o.graph_scaled_gib) is not None and (p := predict_line(ref, o)) > 0]
+                          if (g := o.graph_scaled_gib) is not None
+                          and (p := line_gib(ref, o.graph_layers, o.graph_backend)) > 0]
                 if not ratios:
                     continue
                 scale = statistics.median(ratios)

@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from pytest_llmsizer.calculator import Estimate, EstimateRequest, estimate
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator.engines import vllm_kv_pool_bytes
-from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory
-from pytest_llmsizer.calculator.platform import RocmLoadFeatures, rocm_load_features
+from pytest_llmsizer.calculator.platform import RocmLoadFeatures
 from pytest_llmsizer.calculator.resolve import request_from_profile
 from pytest_llmsizer.calculator.versions import parse_vllm_version, version_bucket
-from pytest_llmsizer.calculator.weights import dtype_bytes, quantized_kinds, serving_dtype
 from pytest_llmsizer.errors import LlmsizerError
 from pytest_llmsizer.profile.model import Profile, Provenance
 from pytest_llmsizer.units import GiB
@@ -131,17 +129,13 @@ def observe(profile: Profile, label: str) -> Observation | str:
 
 def _rocm(profile: Profile, request: EstimateRequest, est: Estimate) -> tuple[float | None, RocmLoadFeatures | None]:
     """On ROCm, what the logged weights hold beyond the tensors and the exact load terms (the fitted reserves'
-    evidence), and the rank's load features (``calculator/platform.py``)."""
+    evidence), and the load features of the estimate's weight-deciding rank (priced in ``calculator/engines.py``
+    from ``calculator/platform.py``; read back here, not recomputed)."""
     weights = profile.measurements.components.weights
-    if request.platform != "rocm" or weights is None or weights.provenance == Provenance.DERIVED:
+    logged = est.details.get("load_figure_features")
+    if request.platform != "rocm" or weights is None or weights.provenance == Provenance.DERIVED or not logged:
         return None, None
-    sh = Sharding(tp=request.tensor_parallel_size, pp=request.pipeline_parallel_size, dp=request.data_parallel_size,
-                  expert_parallel=request.enable_expert_parallel)
-    layers = pipeline_stages(request.arch.num_layers, sh.pp)[0]
-    inventory = stage_inventory(request.arch, layers, first=True, last=sh.pp == 1, sh=sh)
-    quantized = sum(inventory.get(kind, 0) for kind in quantized_kinds(request.arch.quantization))
-    features = rocm_load_features(request.arch, layers, sh, dtype_bytes(serving_dtype(request.arch, request.dtype)),
-                                  request.gpu_name, quantized)
+    features = RocmLoadFeatures(**logged)
     tensors = est.per_gpu_bytes["weights"] - sum(est.details.get("load_figure_terms_bytes", {}).values())
     exact = features.moe_padding + features.fp8_largest_weight_elements
     return (weights.bytes - tensors - exact) / GiB, features
