@@ -12,6 +12,8 @@ An entry id is ``family/key/...``:
 * ``non_torch_gib/<bucket>/<platform>/<gpus per replica>``,
 * ``cuda_graph_pool_gib/<bucket>/<platform>/<term>`` (the CUDA-graph pool line at the reference capture count: term
   ``base``, ``per_layer``, ``mla`` or ``hybrid``; ``calculator/cuda_graphs.py``),
+* ``cuda_graph_release/<bucket>/<platform>`` (rho: the allocator cache the first capture hands back, per byte of
+  the pre-capture warm-up's forward pass, so the logged "took" = pool - rho x forward; dimensionless, 0 where absent),
 * ``rocm_load/<term>`` and ``rocm_load_growth_gib/<gpus>`` (the ROCm "Model loading took" reserves and load growth;
   ``calculator/platform.py``),
 * ``cuda_context_gib/<platform>`` (plain transformers engine: CUDA context and allocator overhead).
@@ -40,6 +42,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "sampler_bytes_per_seq_vocab": ("bucket",),
     "non_torch_gib": ("bucket", "platform", "gpus"),
     "cuda_graph_pool_gib": ("bucket", "platform", "term"),
+    "cuda_graph_release": ("bucket", "platform"),
     "rocm_load": ("term",),
     "rocm_load_growth_gib": ("gpus",),
     "cuda_context_gib": ("platform",),
@@ -50,19 +53,23 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "sampler_bytes_per_seq_vocab": (0.0, 200.0),
     "non_torch_gib": (0.0, 16.0),
     "cuda_graph_pool_gib": (0.0, 32.0),
+    "cuda_graph_release": (0.0, 8.0),
     "rocm_load": (0.0, 2.0),
     "rocm_load_growth_gib": (0.0, 8.0),
     "cuda_context_gib": (0.0, 4.0),
 }
 """Physical bounds of each family. No overhead is negative (a negative "Graph capturing took" is cached blocks being
-released, not graphs returning memory; a reserve is a fraction of bytes that exist); the upper bounds are far above
-anything measured (memory-physics.md 2.3, 2.5, 3.4: c_v 38.7 B, non-torch up to 5.3 GiB at TP 8 on MI300X, graph
-pools up to 8.9 GiB, context <= 1 GiB; architectures.md 7: ROCm reserves below one copy of the bytes processed)."""
+released, not graphs returning memory: the pool is >= 0 and the release is its own term, rho >= 0; a reserve is a
+fraction of bytes that exist); the upper bounds are far above anything measured (memory-physics.md 2.3, 2.5, 3.4:
+c_v 38.7 B, non-torch up to 5.3 GiB at TP 8 on MI300X, graph pools up to 8.9 GiB, context <= 1 GiB; architectures.md
+7: ROCm reserves below one copy of the bytes processed; rho: the H200 probe benchmarks/gpu_graph_release.py released
+1.6 x the per-layer forward bytes, the allocator can hold a few such copies)."""
 
 DIGITS: dict[str, int] = {
     "sampler_bytes_per_seq_vocab": 1,
     "non_torch_gib": 2,
     "cuda_graph_pool_gib": 4,
+    "cuda_graph_release": 3,
     "rocm_load": 3,
     "rocm_load_growth_gib": 2,
     "cuda_context_gib": 3,
@@ -74,6 +81,7 @@ UNITS = {
     "sampler_bytes_per_seq_vocab": "B per (dummy sequence x vocab entry)",
     "non_torch_gib": "GiB per GPU",
     "cuda_graph_pool_gib": "GiB per GPU at the reference capture count (per layer for per_layer)",
+    "cuda_graph_release": "dimensionless: cached bytes the first capture releases per byte of the warm-up forward",
     "rocm_load": "fraction of the bytes processed after loading",
     "rocm_load_growth_gib": "GiB per GPU",
     "cuda_context_gib": "GiB per GPU",

@@ -155,6 +155,11 @@ pool): zero line. Held-out error (``python benchmarks/accuracy.py``, 2026-12-04)
 p90 31.6% (37 records, 0.17 GiB median absolute), CUDA >= 0.20 19.2% / 362% (6 records, issue-thread consumer GPUs
 among them), ROCm 1.9% / 42.4% (21 records; the p90 is development builds), CUDA < 0.17 0.19 GiB median absolute."""
 
+CUDA_GRAPH_RELEASE: dict[str, dict[str, float]] = _BUILTIN.table("cuda_graph_release")
+"""rho, by version bucket and platform (dimensionless; calculator/cuda_graphs.py): the allocator cache the first
+CUDA-graph capture hands back, per byte of the pre-capture warm-up's forward pass (``activations.forward_bytes`` at
+max_num_batched_tokens), so the logged "took" = pool - rho x forward. TO BE FITTED."""
+
 CUDA_GRAPHS_IN_BUDGET_SINCE = (0, 21)
 """``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` is on by default since v0.21.0: graph memory is then subtracted from
 the KV budget; before, the pool sits on top of the budget (physics 2.1, vllm-log-formats.md 5)."""

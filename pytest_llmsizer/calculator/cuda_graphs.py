@@ -1,4 +1,4 @@
-"""The CUDA-graph pool ("Graph capturing finished in S secs, took X GiB"), per GPU.
+"""The CUDA-graph figure vLLM logs ("Graph capturing finished in S secs, took X GiB"), per GPU, and the pool in it.
 
 vLLM captures one graph per batch size in its capture list (largest first, into one shared pool), per compiled
 piece of the model (piecewise) and, from ~0.17, full graphs for decode as well (FULL_AND_PIECEWISE). What the pool
@@ -6,18 +6,32 @@ holds grows with the number of captured graphs, with the layers each graph repla
 kernel nodes), and with the attention backend (MLA decode kernels and Mamba/GDN state kernels keep their own
 metadata buffers). The pool is modelled as
 
-    pool = n_graphs / n_ref x (base + per_layer x layers + backend offset)
+    pool = n_graphs / n_ref x (base + per_layer x layers + backend offset)      (>= 0)
 
 with ``base``, ``per_layer`` and the backend offsets fitted per vLLM version bucket and platform by
 ``benchmarks/fit.py`` (``coefficients.CUDA_GRAPH_POOL``, at the reference capture count ``n_ref`` of the data:
-max_num_seqs 1024 -> 51 sizes). The count n_graphs scales it to other max_num_seqs. Floored at 0: a negative "took"
-in a log means capturing released cached allocator blocks (common before 0.17 on CUDA), not that graphs give
-memory back. Outside vLLM's budget before 0.21 (the pool sits on top of utilization x total), inside from 0.21.
+max_num_seqs 1024 -> 51 sizes). The count n_graphs scales it to other max_num_seqs.
+
+The log does not print the pool. ``capture_model()`` logs start_free - end_free (``torch.cuda.mem_get_info``) around
+the capture, and just before it ``kernel_warmup()`` ran, on SM >= 90 with FlashInfer installed (a vLLM dependency on
+NVIDIA), a FlashInfer autotune that is a full eager forward at max_num_batched_tokens. Its blocks stay cached in
+torch's allocator; ``torch.cuda.graph()`` empties the cache on entry (vLLM keeps that only for the first piece of
+each forward), so the first capture hands them back to the device inside the measured window:
+
+    logged = pool - released,   released = rho x forward_bytes(arch, max_num_batched_tokens, tp, act bytes)
+
+(``calculator/activations.forward_bytes``, the one home of that formula; rho per version bucket and platform,
+``coefficients.CUDA_GRAPH_RELEASE``, 0 where not fitted). Reproduced on an H200 by ``benchmarks/gpu_graph_release.py``.
+So the logged figure can be negative (a big forward, a small pool) and only there; the pool itself never is. rho is
+fitted > 0 only before vLLM 0.17 on NVIDIA: from 0.17 the logs no longer show the release, for a reason not
+established (the capture and warm-up code is the same; torch 2.9 -> 2.10, flashinfer 0.6.3 -> 0.6.4).
+The pool is outside vLLM's budget before 0.21 (it sits on top of utilization x total), inside from 0.21.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 
 from pytest_llmsizer.calculator import coefficients as k
@@ -74,3 +88,50 @@ def graph_pool_bytes(arch: ModelArch, platform: str, version: tuple[int, int], m
     terms: dict[str, float | int | str] = {"coefficients_bucket": name, "capture_sizes": graphs,
                                            "attention_backend": backend, "layers": layers}
     return max(0, round(gib * GiB)), terms
+
+
+_SM90_PLUS = re.compile(r"(?<![a-z0-9])(?:g?h\d{2,3}|g?b\d{3})(?![0-9])|blackwell|rtx ?50\d0", re.IGNORECASE)
+"""NVIDIA parts of compute capability >= 9.0 by name: Hopper (H100, H200, H20, H800, GH200), Blackwell (B200, B100,
+GB200, B300, RTX PRO 6000 Blackwell, GeForce RTX 50x0). Everything else NVIDIA in the catalog is Ampere/Ada/Volta/
+Turing (A100, A10, L4, L40S, RTX 4090, V100, T4)."""
+
+
+def cache_release_cause(platform: str, gpu_name: str | None) -> str | None:
+    """What leaves allocator blocks cached when vLLM starts capturing, or None when nothing does.
+
+    ``kernel_warmup()`` runs the FlashInfer autotune (a forward at max_num_batched_tokens) only on CUDA devices of
+    compute capability >= 9.0 (``has_device_capability(90)``) with FlashInfer installed; ROCm builds do not ship
+    FlashInfer. A GPU given only by its memory size is taken to be SM >= 9.0 (every NVIDIA record we have is)."""
+    if platform != "cuda":
+        return None
+    if gpu_name is not None and not _SM90_PLUS.search(gpu_name):
+        return None
+    return "FlashInfer autotune forward at max_num_batched_tokens before capture (SM >= 9.0)" + (
+        "" if gpu_name else "; GPU not named, SM >= 9.0 assumed")
+
+
+def release_coefficient(platform: str, version: tuple[int, int],
+                        table: dict[str, dict[str, float]] | None = None) -> float:
+    """rho for a platform and vLLM version: the exact bucket's fitted value, else 0 (no older bucket is borrowed:
+    the release stops showing in the logs at 0.17, so a newer bucket without a fit has none)."""
+    release = k.CUDA_GRAPH_RELEASE if table is None else table
+    return float(release.get(version_bucket(version), {}).get(platform, 0.0))
+
+
+def logged_graph_bytes(arch: ModelArch, platform: str, version: tuple[int, int], max_num_seqs: int, layers: int,
+                       *, forward_bytes: float, gpu_name: str | None,
+                       pool_table: dict[str, dict[str, dict[str, float]]] | None = None,
+                       release_table: dict[str, dict[str, float]] | None = None,
+                       ) -> tuple[int, int, dict[str, float | int | str | None]]:
+    """(the figure vLLM logs, the pool, the terms): logged = pool - rho x ``forward_bytes`` where a pre-capture
+    warm-up leaves that forward's blocks cached (``cache_release_cause``), else the pool. ``forward_bytes`` is the
+    estimate's ``activations.forward_bytes`` at max_num_batched_tokens (its one home); the tables are a
+    calibration's (default the built-in set)."""
+    pool, terms = graph_pool_bytes(arch, platform, version, max_num_seqs, layers, pool_table)
+    cause = cache_release_cause(platform, gpu_name)
+    rho = release_coefficient(platform, version, release_table) if cause else 0.0
+    released = round(rho * forward_bytes)
+    terms = {**terms, "pool_bytes": pool, "released_cache_bytes": released,
+             "released_by": cause if released else None, "release_coefficient": rho,
+             "release_basis_bytes": round(forward_bytes) if cause else 0}
+    return pool - released, pool, terms

@@ -17,7 +17,7 @@ from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import deepseek_v4
 from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
 from pytest_llmsizer.calculator.coefficient_set import BUILTIN_NAME, CoefficientSet, builtin_set
-from pytest_llmsizer.calculator.cuda_graphs import graph_pool_bytes
+from pytest_llmsizer.calculator.cuda_graphs import logged_graph_bytes
 from pytest_llmsizer.calculator.feasibility import length_problem, memory_problems, parallel_problems
 from pytest_llmsizer.calculator.kv_cache import (
     KvLayout,
@@ -259,14 +259,18 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
                                                 coefficients.table("non_torch_gib") if coefficients else None)
     if non_torch_note:
         assumptions.append(non_torch_note)
-    graphs, graph_terms = 0, dict[str, Any]()
+    # graphs: the figure vLLM logs (pool - cache the capture releases; may be negative), pool: the graphs' memory
+    graphs, pool, graph_terms = 0, 0, dict[str, Any]()
     if not req.enforce_eager:
-        graphs, graph_terms = graph_pool_bytes(arch, req.platform, version, seqs, len(stages[stage]),
-                                               coefficients.table("cuda_graph_pool_gib") if coefficients else None)
+        graphs, pool, graph_terms = logged_graph_bytes(
+            arch, req.platform, version, seqs, len(stages[stage]), forward_bytes=act_terms["forward_bytes"],
+            gpu_name=req.gpu_name,
+            pool_table=coefficients.table("cuda_graph_pool_gib") if coefficients else None,
+            release_table=coefficients.table("cuda_graph_release") if coefficients else None)
     graphs_in_budget = bool(cuda_graphs_in_budget(version, req.enforce_eager))
     requested = int(util * req.gpu_memory_bytes)
     kv_available = vllm_kv_pool_bytes(req.gpu_memory_bytes, util, weights=weights, activations=activations,
-                                      non_torch=non_torch, cuda_graphs=graphs if graphs_in_budget else 0)
+                                      non_torch=non_torch, cuda_graphs=pool if graphs_in_budget else 0)
     if arch.compressed_attention is not None:  # DeepSeek-V4: fixed + growing part per request
         capacities = [
             deepseek_v4.kv_capacity(arch, layers, kv_available, block_size=block, max_model_len=max_model_len,

@@ -10,8 +10,9 @@ Families (``calculator/coefficient_set.py``) and how each is fitted, all by medi
   0.37%), so the fit keeps the form that predicts best.
 * ``non_torch_gib/<bucket>/<platform>/<gpus>``: the logged non-torch figure where the profile has one, else
   O - c_v N V with the c_v just fitted (or the base one).
-* ``cuda_graph_pool_gib/<bucket>/<platform>/<term>``: the CUDA-graph pool line, least squares of the logged "Graph
-  capturing finished ... took" (``_fit_graph_pool``).
+* ``cuda_graph_pool_gib/<bucket>/<platform>/<term>`` and ``cuda_graph_release/<bucket>/<platform>``: the CUDA-graph
+  pool line and the cache the capture releases (rho), least squares of the logged "Graph capturing finished ...
+  took" (``_fit_graph_pool``).
 * ``rocm_load/<term>``, ``rocm_load_growth_gib/<gpus>``: the ROCm load-figure reserves (``_fit_rocm_load``).
 * ``cuda_context_gib/<platform>``: the logged non-torch memory of plain-transformers profiles.
 
@@ -151,6 +152,16 @@ MIN_GRAPH_RECORDS = 3
 """A version bucket with fewer graph observations (or one layer count) gets no line of its own: it takes the nearest
 older line of the platform (fitted here, else the base set's) times the median ratio logged / that line."""
 GRAPH_TERMS = ("base", "per_layer", "mla", "hybrid")
+GRAPH_RELEASE_FITS: dict[tuple[str, str], tuple[str, ...]] = {("<0.17", "cuda"): ("base",)}
+"""Where rho (``cuda_graph_release``: logged = pool - rho x warm-up forward, ``calculator/cuda_graphs.py``) is fitted,
+and the pool-line columns fitted together with it; elsewhere rho stays 0. Chosen by held-out error (vme-dev, issue 11
+item 6, 2026-12-04; |logged - calculated| GiB, median / p90, holdout split; leave-one-model-out on the fit split):
+CUDA < 0.17 (36 fit / 62 held-out records): [1, forward] 0.129 / 0.462 (LOMO 0.238 / 0.786), beside [1] 0.196 / 0.764,
+[1, layers, forward] 0.137 / 0.438 (LOMO 0.284), [1, hybrid, forward] 0.146 / 0.465, all five columns 0.182 / 0.582
+(LOMO 0.464): the per-layer and backend columns overfit. CUDA 0.17-0.19: adding the forward to its line fits rho 0.12
+but LOMO gets worse (0.620 -> 0.793) and the holdout p90 too (0.480 -> 0.505): not fitted. ROCm < 0.17: rho 0.125,
+LOMO median worse (0.065 -> 0.085), holdout change (0.075 -> 0.045 median) within the noise among identical runs, and
+ROCm builds run no FlashInfer autotune: not fitted."""
 
 
 def _line(base: CoefficientSet, bucket: str, platform: str) -> dict[str, float]:
@@ -171,6 +182,7 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
             rows[(o.bucket, o.platform)].append(o)
     lines: dict[tuple[str, str], dict[str, float]] = {}
     how: dict[tuple[str, str], str] = {}
+    releases: dict[tuple[str, str], float] = {}
 
     order = list(k.VERSION_BUCKETS)
     for bucket in order:
@@ -179,7 +191,13 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
             if not group:
                 continue
             y = np.array([o.graph_scaled_gib for o in group])
-            if float(np.median(y)) <= 0:
+            release = _fit_release(group, y, GRAPH_RELEASE_FITS.get((bucket, platform)))
+            if release is not None:
+                line, rho, used_columns = release
+                releases[(bucket, platform)] = rho
+                note = (f"least squares on [{', '.join('1' if n == 'base' else n for n in used_columns)}, -forward] "
+                        "(logged = pool - rho x warm-up forward)")
+            elif float(np.median(y)) <= 0:
                 line, note = {"base": 0.0, "per_layer": 0.0}, "median logged <= 0: zero line"
             elif len(group) >= MIN_GRAPH_RECORDS and len({o.graph_layers for o in group}) > 1:
                 columns = {"base": np.ones(len(group)), "per_layer": np.array([float(o.graph_layers) for o in group]),
@@ -215,7 +233,35 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
             low, high = BOUNDS["cuda_graph_pool_gib"]
             out[entry_id] = Fitted(entry_id, min(max(value, low), high), value, len(group),
                                    tuple(sorted(set(models))), None, how[(bucket, platform)])
+    for (bucket, platform), rho in releases.items():
+        entry_id = f"cuda_graph_release/{bucket}/{platform}"
+        low, high = BOUNDS["cuda_graph_release"]
+        group = rows[(bucket, platform)]
+        out[entry_id] = Fitted(entry_id, min(max(rho, low), high), rho, len(group),
+                               tuple(sorted({o.model for o in group})), None, how[(bucket, platform)])
     return out
+
+
+def _fit_release(group: list[Observation], y: Any, columns: tuple[str, ...] | None,
+                 ) -> tuple[dict[str, float], float, list[str]] | None:
+    """The pool line (``columns`` of it), rho, and the columns used, fitted together: y = line - rho x forward (both
+    at the reference capture count). None where rho is not fitted for the group, the group is too small, no record had a warm-up to
+    release, or the fit gives rho <= 0 (then the pool line is fitted alone)."""
+    import numpy as np
+
+    basis = np.array([o.graph_release_basis_gib for o in group])
+    if columns is None or len(group) < MIN_GRAPH_RECORDS or np.ptp(basis) <= 0:
+        return None
+    available = {"base": np.ones(len(group)), "per_layer": np.array([float(o.graph_layers) for o in group]),
+                 "mla": np.array([float(o.graph_backend == "mla") for o in group]),
+                 "hybrid": np.array([float(o.graph_backend == "hybrid") for o in group])}
+    used = [n for n in columns if n == "base" or np.ptp(available[n]) > 0]
+    solution, *_ = np.linalg.lstsq(np.column_stack([available[n] for n in used] + [-basis]), y, rcond=None)
+    if solution[-1] <= 0:
+        return None
+    line = {n: float(v) for n, v in zip(used, solution[:-1], strict=True)}
+    line.setdefault("per_layer", 0.0)
+    return line, float(solution[-1]), used
 
 
 def _fit_rocm_load(observations: list[Observation]) -> dict[str, Fitted]:
@@ -339,6 +385,8 @@ def entry_ids_of(o: Observation) -> list[tuple[str, str]]:
            (f"non_torch_gib/{o.bucket}/{o.platform}/{o.gpus}", "kv_cache"),
            *((f"cuda_graph_pool_gib/{o.bucket}/{o.platform}/{t}", "cuda_graphs")
              for t in ("base", "per_layer", o.graph_backend) if t != "standard")]
+    if o.graph_release_basis_gib > 0:
+        ids.append((f"cuda_graph_release/{o.bucket}/{o.platform}", "cuda_graphs"))
     if o.rocm_features is not None:
         ids += [(f"rocm_load/{t}", "weights") for t in ("moe16_reserve_fraction", "fp8_moe_layer_fraction",
                                                         "online_quant16_fraction")]
@@ -411,7 +459,7 @@ QUANTITY_FAMILIES: dict[str, tuple[str, ...]] = {
     "kv_cache_tokens": ("sampler_bytes_per_seq_vocab", "non_torch_gib", "rocm_load", "rocm_load_growth_gib"),
     "activations": ("sampler_bytes_per_seq_vocab",),
     "non_torch": ("non_torch_gib", "cuda_context_gib"),
-    "cuda_graphs": ("cuda_graph_pool_gib",),
+    "cuda_graphs": ("cuda_graph_pool_gib", "cuda_graph_release"),
 }
 """The coefficient families each compared quantity depends on: a family is refused when any of its quantities got
 worse on held-out profiles."""

@@ -48,6 +48,9 @@ class Observation:
     """The logged graph pool scaled to the reference capture count (``coefficients.CUDA_GRAPH_REFERENCE_SIZES``)."""
     graph_layers: int = 0
     graph_backend: str = "standard"
+    graph_release_basis_gib: float = 0.0
+    """The warm-up forward whose cached blocks the first capture releases, scaled like ``graph_scaled_gib`` (GiB;
+    0 where no pre-capture warm-up leaves blocks cached: ``cuda_graphs.cache_release_cause``)."""
     rocm_residual_gib: float | None = None
     """ROCm: logged weights - calculated tensor bytes - the exact load terms (MoE row padding, fp8 fnuz mask), GiB."""
     rocm_features: RocmLoadFeatures | None = None
@@ -107,9 +110,11 @@ def observe(profile: Profile, label: str) -> Observation | str:
             overhead = left - measured["kv_cache"]
     graphs = None if request.enforce_eager else measured.get("cuda_graphs")
     graph_terms = est.details.get("cuda_graph_terms") or {}
-    scaled = None
+    scaled, basis = None, 0.0
     if graphs is not None and graph_terms.get("capture_sizes"):
-        scaled = graphs / GiB * k.CUDA_GRAPH_REFERENCE_SIZES / graph_terms["capture_sizes"]
+        to_reference = k.CUDA_GRAPH_REFERENCE_SIZES / graph_terms["capture_sizes"]
+        scaled = graphs / GiB * to_reference
+        basis = graph_terms.get("release_basis_bytes", 0) / GiB * to_reference
     rocm_residual, features = _rocm(profile, request, est)
     return Observation(
         label, profile.model.id, engine, f"{version[0]}.{version[1]}", version_bucket(version), request.platform,
@@ -121,6 +126,7 @@ def observe(profile: Profile, label: str) -> Observation | str:
         graph_scaled_gib=scaled,
         graph_layers=int(graph_terms.get("layers") or 0),
         graph_backend=str(graph_terms.get("attention_backend") or "standard"),
+        graph_release_basis_gib=basis,
         rocm_residual_gib=rocm_residual,
         rocm_features=features,
         measured=measured,
