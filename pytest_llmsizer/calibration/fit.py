@@ -244,9 +244,9 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
 
 def _fit_release(group: list[Observation], y: Any, columns: tuple[str, ...] | None,
                  ) -> tuple[dict[str, float], float, list[str]] | None:
-    """The pool line (``columns`` of it), rho, and the columns used, fitted together: y = line - rho x forward (both
-    at the reference capture count). None where rho is not fitted for the group, the group is too small, no record had a warm-up to
-    release, or the fit gives rho <= 0 (then the pool line is fitted alone)."""
+    """The pool line (``columns`` of it), rho, and the columns used, fitted together: y = line - rho x forward
+    (both at the reference capture count). None where rho is not fitted for the group, the group is too small, no
+    record had a warm-up to release, or the fit gives rho <= 0 (then the pool line is fitted alone)."""
     import numpy as np
 
     basis = np.array([o.graph_release_basis_gib for o in group])

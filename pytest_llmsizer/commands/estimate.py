@@ -140,6 +140,9 @@ def format_estimate(result: Estimate, hints: list[str] | None = None) -> str:
         value = result.per_gpu_bytes[name]
         lines.append(f"{name:<14}{value / GiB:>10.2f}{value / GB:>10.2f}")
     lines.append("")
+    graph_line = cuda_graph_line(result)
+    if graph_line:
+        lines.append(graph_line)
     if result.kv_cache_tokens is not None:
         lines.append(f"KV cache capacity: {result.kv_cache_tokens:,} tokens")
     if result.max_concurrency is not None:
@@ -157,3 +160,18 @@ def format_estimate(result: Estimate, hints: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+
+
+def cuda_graph_line(result: Estimate) -> str | None:
+    """One line on the CUDA-graph pool where the table's cuda_graphs (the figure vLLM logs) is not the pool itself:
+    the pool a GPU must hold, the cached blocks the first capture hands back, and what left them cached."""
+    terms = result.details.get("cuda_graph_terms") or {}
+    pool, released = terms.get("pool_bytes"), terms.get("released_cache_bytes") or 0
+    if pool is None:
+        return None
+    budget = "inside" if result.details.get("cuda_graphs_in_budget") else "on top of"
+    line = f"CUDA graphs: pool {pool / GiB:.2f} GiB ({budget} the utilization budget)"
+    if released:
+        line += (f"; vLLM logs {result.per_gpu_bytes['cuda_graphs'] / GiB:.2f} GiB (cuda_graphs above) because the "
+                 f"capture first releases {released / GiB:.2f} GiB of blocks cached by the {terms['released_by']}")
+    return line
