@@ -236,3 +236,43 @@ def test_validate_and_batch_take_a_calibration(tmp_path, capsys):
     capsys.readouterr()
     assert "builtin (calibration 'wide'" in csv_path.read_text()
     assert main(["validate", profile, "--calibration", str(cal), "--calculator-cmd", "true"]) == 2
+
+
+def _pre017_cuda(observations):
+    return [o for o in observations if o.bucket == "<0.17" and o.platform == "cuda" and o.graph_scaled_gib is not None]
+
+
+def test_graph_release_is_fitted_with_the_pool_line(fit_observations):
+    """logged = pool - rho x warm-up forward: on the real CUDA < 0.17 fit records, [1, -forward] by least squares."""
+    import numpy as np
+
+    group = _pre017_cuda(fit_observations)
+    assert len(group) >= 30 and all(o.graph_release_basis_gib > 0 for o in group)
+    out = fit_module._fit_graph_pool(fit_observations, builtin_set())
+    x = np.column_stack([np.ones(len(group)), -np.array([o.graph_release_basis_gib for o in group])])
+    (base, rho), *_ = np.linalg.lstsq(x, np.array([o.graph_scaled_gib for o in group]), rcond=None)
+    assert out["cuda_graph_release/<0.17/cuda"].value == pytest.approx(rho) and rho > 0
+    assert out["cuda_graph_pool_gib/<0.17/cuda/base"].value == pytest.approx(base)
+    assert builtin_set().value("cuda_graph_release/<0.17/cuda") == round(rho, DIGITS["cuda_graph_release"])
+    assert not any(e.startswith("cuda_graph_release/") and "<0.17/cuda" not in e for e in out)
+
+
+def test_graph_release_held_where_the_records_cannot_tell_and_zero_where_they_show_none(fit_observations):
+    """Records of one warm-up forward cannot separate rho from the pool: rho keeps the base value and the pool is
+    fitted to logged + rho x forward. Records whose logged figure grows with the forward show no release: rho 0.
+    (The real observations with their forward or logged figure altered: SYNTHETIC variants.)"""
+    from dataclasses import replace
+
+    import numpy as np
+
+    rho = builtin_set().value("cuda_graph_release/<0.17/cuda")
+    group = [replace(o, graph_release_basis_gib=0.5) for o in _pre017_cuda(fit_observations)]
+    out = fit_module._fit_graph_pool(group, builtin_set())
+    assert "cuda_graph_release/<0.17/cuda" not in out
+    pool = np.array([o.graph_scaled_gib + rho * 0.5 for o in group])
+    assert np.median(pool) > 0 and "rho held" in out["cuda_graph_pool_gib/<0.17/cuda/base"].method
+    grows = [replace(o, graph_scaled_gib=o.graph_scaled_gib + 3 * o.graph_release_basis_gib)
+             for o in _pre017_cuda(fit_observations)]
+    out = fit_module._fit_graph_pool(grows, builtin_set())
+    fitted = out["cuda_graph_release/<0.17/cuda"]
+    assert fitted.raw < 0 and fitted.value == 0 and fitted.clamped

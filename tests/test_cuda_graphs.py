@@ -114,6 +114,13 @@ def test_from_021_the_budget_charges_the_pool():
         activations=pg["activations"], non_torch=pg["non_torch"], cuda_graphs=terms["pool_bytes"])
 
 
+def test_an_unnamed_gpu_is_assumed_sm90_and_says_so():
+    est = estimate(request_from_options("meta-llama/Llama-3.1-8B", gpu_memory_bytes=140 * GiB,
+                                        engine_version="0.11.0"))
+    assert est.details["cuda_graph_terms"]["released_cache_bytes"] > 0
+    assert any("GPU not named: taken to be SM >= 9.0" in a for a in est.assumptions)
+
+
 def test_release_coefficient_is_the_exact_buckets_only():
     table = {"<0.17": {"cuda": 2.0}}
     assert release_coefficient("cuda", (0, 16), table) == 2.0

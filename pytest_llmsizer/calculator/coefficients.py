@@ -149,16 +149,26 @@ decoder layers on the rank + an offset for MLA or hybrid (Mamba/GDN) attention, 
 FITTED (data file, by ``python benchmarks/fit.py --write``) on the "fit" split of vme-dev.jsonl (release builds):
 least squares where a bucket has >= 3 records and several layer counts (<0.17 ROCm n=9, residual median 0.03 GiB;
 0.17-0.19 CUDA n=19, 0.11 GiB), else the nearest older line of the platform times the median ratio logged / line
-(0.17-0.19 ROCm x1.689 from 1 record; >=0.20 CUDA x0.879 from 1 record). Before 0.17 on CUDA the median logged
-delta is negative (-0.06 GiB over 36 records: capturing releases cached blocks, so the log does not measure the
-pool): zero line. Held-out error (``python benchmarks/accuracy.py``, 2026-12-04): CUDA 0.17-0.19 median 11.3% /
-p90 31.6% (37 records, 0.17 GiB median absolute), CUDA >= 0.20 19.2% / 362% (6 records, issue-thread consumer GPUs
-among them), ROCm 1.9% / 42.4% (21 records; the p90 is development builds), CUDA < 0.17 0.19 GiB median absolute."""
+(0.17-0.19 ROCm x1.689 from 1 record; >=0.20 CUDA x0.879 from 1 record). Before 0.17 on CUDA the log is the pool
+minus the cache the capture releases (``CUDA_GRAPH_RELEASE``): there the base (1.32 GiB, no per-layer term) is fitted
+together with rho on [1, -forward] (36 records; the column choice is in ``calibration/fit.GRAPH_RELEASE_FITS``).
+Held-out error of the logged figure (``python benchmarks/accuracy.py``, 2026-12-04; |logged - calculated| median /
+p90, and |%| over |logged| >= 0.25 GiB): CUDA < 0.17 0.129 / 0.462 GiB (62 records; predicting no pool: 0.190 /
+0.780; the spread among identical settings of those records: median 0.02, p90 0.48, max 0.78 GiB; in percent 67% /
+109% over 29 records, a figure centred on zero), CUDA 0.17-0.19 0.172 / 0.478 GiB, 11.3% / 31.6% (37 records), CUDA
+>= 0.20 0.311 / 1.007 GiB, 19.4% / 58.1% (8 records, issue-thread consumer GPUs among them), ROCm 0.086 / 2.267 GiB,
+1.9% / 42.4% (21 records; the p90 is development builds)."""
 
 CUDA_GRAPH_RELEASE: dict[str, dict[str, float]] = _BUILTIN.table("cuda_graph_release")
 """rho, by version bucket and platform (dimensionless; calculator/cuda_graphs.py): the allocator cache the first
 CUDA-graph capture hands back, per byte of the pre-capture warm-up's forward pass (``activations.forward_bytes`` at
-max_num_batched_tokens), so the logged "took" = pool - rho x forward. TO BE FITTED."""
+max_num_batched_tokens; the FlashInfer autotune on SM >= 9.0), so the logged "took" = pool - rho x forward. FITTED
+(data file, by ``python benchmarks/fit.py --write``) with the pool base on the 36 CUDA < 0.17 fit records: 2.176
+(logged = 1.32 GiB - 2.18 x forward GiB). The H200 probe ``benchmarks/gpu_graph_release.py`` (a bf16 stack, one
+eager forward at 8192 tokens) released 1.80 GiB against a forward_bytes of 1.14 GiB for its layer shape, rho 1.6;
+the fitted value also carries the DeepGEMM warm-up of fp8 block-quantized models and what the real forward holds
+beyond the formula. 0 elsewhere: from vLLM 0.17 the logs show no release (why is not established); fitted on
+CUDA 0.17-0.19 (0.12) or ROCm < 0.17 (0.125) it did not improve the held-out error (``GRAPH_RELEASE_FITS``)."""
 
 CUDA_GRAPHS_IN_BUDGET_SINCE = (0, 21)
 """``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` is on by default since v0.21.0: graph memory is then subtracted from

@@ -267,6 +267,9 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
             gpu_name=req.gpu_name,
             pool_table=coefficients.table("cuda_graph_pool_gib") if coefficients else None,
             release_table=coefficients.table("cuda_graph_release") if coefficients else None)
+        if graph_terms["released_cache_bytes"] and req.gpu_name is None:
+            assumptions.append("GPU not named: taken to be SM >= 9.0, where vLLM's pre-capture FlashInfer autotune "
+                               "leaves cached blocks that the CUDA-graph capture releases (name the GPU to be sure)")
     graphs_in_budget = bool(cuda_graphs_in_budget(version, req.enforce_eager))
     requested = int(util * req.gpu_memory_bytes)
     kv_available = vllm_kv_pool_bytes(req.gpu_memory_bytes, util, weights=weights, activations=activations,

@@ -169,11 +169,21 @@ def _line(base: CoefficientSet, bucket: str, platform: str) -> dict[str, float]:
     return {e[len(prefix):]: v.value for e, v in base.entries.items() if e.startswith(prefix)}
 
 
+def _release(base: CoefficientSet, bucket: str, platform: str) -> float:
+    value = base.value(f"cuda_graph_release/{bucket}/{platform}")
+    return 0.0 if value is None else value
+
+
 def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> dict[str, Fitted]:
-    """The CUDA-graph pool line per version bucket and platform (``calculator/cuda_graphs.py``): least squares of
-    the logged pool (scaled to the reference capture count) on [1, layers per rank, MLA, hybrid], keeping the columns
-    that vary in the group; a bucket whose median logged pool is <= 0 gets the zero line (the log then shows the
-    allocator releasing cached blocks, not the pool). Uncertainty is not stated for least-squares terms."""
+    """The CUDA-graph pool line per version bucket and platform (``calculator/cuda_graphs.py``), and rho where the
+    log shows the first capture releasing the warm-up's cached blocks (logged = pool - rho x forward).
+
+    Where ``GRAPH_RELEASE_FITS`` names the group and its records span several warm-up forwards, the line and rho
+    are fitted together (``_fit_release``). Elsewhere rho is held at the base set's value (0 unless fitted) and the
+    pool (logged + rho x forward, scaled to the reference capture count) is fitted by least squares on [1, layers per
+    rank, MLA, hybrid], keeping the columns that vary in the group; a group whose median pool is <= 0 gets the zero
+    line (the log then shows the allocator releasing cached blocks, not the pool); a small group scales the nearest
+    older line. Uncertainty is not stated for least-squares terms."""
     import numpy as np  # fitting only; the calculator never needs numpy
 
     rows: dict[tuple[str, str], list[Observation]] = defaultdict(list)
@@ -190,14 +200,24 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
             group = rows.get((bucket, platform), [])
             if not group:
                 continue
-            y = np.array([o.graph_scaled_gib for o in group])
-            release = _fit_release(group, y, GRAPH_RELEASE_FITS.get((bucket, platform)))
-            if release is not None:
+            logged = np.array([o.graph_scaled_gib for o in group])
+            release = _fit_release(group, logged, GRAPH_RELEASE_FITS.get((bucket, platform)))
+            if release is not None and release[1] > 0:
                 line, rho, used_columns = release
                 releases[(bucket, platform)] = rho
-                note = (f"least squares on [{', '.join('1' if n == 'base' else n for n in used_columns)}, -forward] "
-                        "(logged = pool - rho x warm-up forward)")
-            elif float(np.median(y)) <= 0:
+                lines[(bucket, platform)] = line
+                how[(bucket, platform)] = (
+                    f"least squares on [{', '.join('1' if n == 'base' else n for n in used_columns)}, -forward] "
+                    "(logged = pool - rho x warm-up forward)")
+                continue
+            if release is not None:  # the records show no release: rho is 0, the line is the logged figure's
+                releases[(bucket, platform)] = release[1]
+                rho, held = 0.0, ""
+            else:
+                rho = _release(base, bucket, platform)
+                held = f"; pool = logged + {rho:g} x warm-up forward (rho held)" if rho else ""
+            y = logged + rho * np.array([o.graph_release_basis_gib for o in group])
+            if float(np.median(y)) <= 0:
                 line, note = {"base": 0.0, "per_layer": 0.0}, "median logged <= 0: zero line"
             elif len(group) >= MIN_GRAPH_RECORDS and len({o.graph_layers for o in group}) > 1:
                 columns = {"base": np.ones(len(group)), "per_layer": np.array([float(o.graph_layers) for o in group]),
@@ -213,17 +233,15 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
                 if not older:
                     continue
                 ref = lines.get((older[-1], platform)) or _line(base, older[-1], platform)
-                # every grouped observation has a logged pool (filtered above); `is not None` narrows it for typing
-                ratios = [g / p for o in group
-                          if (g := o.graph_scaled_gib) is not None
-                          and (p := line_gib(ref, o.graph_layers, o.graph_backend)) > 0]
+                ratios = [float(g) / p for o, g in zip(group, y, strict=True)
+                          if (p := line_gib(ref, o.graph_layers, o.graph_backend)) > 0]
                 if not ratios:
                     continue
                 scale = statistics.median(ratios)
                 line = {n: v * scale for n, v in ref.items()}
                 note = f"the {older[-1]} line x {scale:.3f} (median logged / line)"
             lines[(bucket, platform)] = line
-            how[(bucket, platform)] = note
+            how[(bucket, platform)] = note + held
     out = {}
     for (bucket, platform), line in lines.items():
         group = rows[(bucket, platform)]
@@ -242,11 +260,12 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
     return out
 
 
-def _fit_release(group: list[Observation], y: Any, columns: tuple[str, ...] | None,
+def _fit_release(group: list[Observation], logged: Any, columns: tuple[str, ...] | None,
                  ) -> tuple[dict[str, float], float, list[str]] | None:
-    """The pool line (``columns`` of it), rho, and the columns used, fitted together: y = line - rho x forward
-    (both at the reference capture count). None where rho is not fitted for the group, the group is too small, no
-    record had a warm-up to release, or the fit gives rho <= 0 (then the pool line is fitted alone)."""
+    """The pool line (``columns`` of it), rho, and the columns used, fitted together: logged = line - rho x forward
+    (both at the reference capture count). None where rho is not fitted for the group or the records cannot
+    determine it (too few, or one warm-up forward for all). A rho <= 0 is returned as fitted: the caller then sets
+    rho 0 and fits the line alone."""
     import numpy as np
 
     basis = np.array([o.graph_release_basis_gib for o in group])
@@ -256,9 +275,7 @@ def _fit_release(group: list[Observation], y: Any, columns: tuple[str, ...] | No
                  "mla": np.array([float(o.graph_backend == "mla") for o in group]),
                  "hybrid": np.array([float(o.graph_backend == "hybrid") for o in group])}
     used = [n for n in columns if n == "base" or np.ptp(available[n]) > 0]
-    solution, *_ = np.linalg.lstsq(np.column_stack([available[n] for n in used] + [-basis]), y, rcond=None)
-    if solution[-1] <= 0:
-        return None
+    solution, *_ = np.linalg.lstsq(np.column_stack([available[n] for n in used] + [-basis]), logged, rcond=None)
     line = {n: float(v) for n, v in zip(used, solution[:-1], strict=True)}
     line.setdefault("per_layer", 0.0)
     return line, float(solution[-1]), used
