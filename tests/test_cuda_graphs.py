@@ -135,8 +135,21 @@ def test_release_coefficient_is_the_exact_buckets_only():
     ("Tesla V100-SXM2-32GB", False), ("NVIDIA A10G", False),
 ])
 def test_which_gpus_run_the_autotune_forward(name, cause):
-    assert (cache_release_cause("cuda", name) is not None) is cause
-    assert cache_release_cause("rocm", name) is None
+    assert (cache_release_cause("cuda", name, (0, 16)) is not None) is cause
+    assert cache_release_cause("rocm", name, (0, 16)) is None
+    assert cache_release_cause("cuda", name, (0, 10)) is None  # older than the records that show a release
+
+
+def test_the_release_is_bounded_by_the_memory_left_free():
+    # a forward of 131072 tokens would "release" rho x 14 GiB; an 8B model on a 48 GiB GPU at 0.9 leaves ~4.8 GiB
+    # free of weights, KV pool and non-torch memory when capture starts
+    est = estimate(request_from_options("meta-llama/Llama-3.1-8B", gpu_memory_bytes=48 * GiB, engine_version="0.14.0",
+                                        max_num_batched_tokens=131072, max_num_seqs=256, max_model_len=131072))
+    pg, terms = est.per_gpu_bytes, est.details["cuda_graph_terms"]
+    free = est.inputs["gpu_memory_bytes"] - pg["weights"] - pg["kv_cache"] - pg["non_torch"]
+    assert terms["release_basis_bytes"] * k.CUDA_GRAPH_RELEASE["<0.17"]["cuda"] > free
+    assert terms["released_cache_bytes"] == free and "bounded by the free memory" in terms["released_by"]
+    assert pg["cuda_graphs"] == terms["pool_bytes"] - free
 
 
 def test_estimate_text_names_the_pool_and_the_release(capsys):

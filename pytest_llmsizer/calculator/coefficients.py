@@ -170,6 +170,11 @@ the fitted value also carries the DeepGEMM warm-up of fp8 block-quantized models
 beyond the formula. 0 elsewhere: from vLLM 0.17 the logs show no release (why is not established); fitted on
 CUDA 0.17-0.19 (0.12) or ROCm < 0.17 (0.125) it did not improve the held-out error (``GRAPH_RELEASE_FITS``)."""
 
+CUDA_GRAPH_RELEASE_SINCE = (0, 11)
+"""The oldest vLLM whose "Graph capturing took" is taken to include the release of the warm-up's cached blocks: the
+oldest version of the records that show it (vme-dev starts at 0.11). Older versions (V0, early V1) are not known to
+run a full forward between the profile run's empty_cache and the capture; no release is predicted for them."""
+
 CUDA_GRAPHS_IN_BUDGET_SINCE = (0, 21)
 """``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` is on by default since v0.21.0: graph memory is then subtracted from
 the KV budget; before, the pool sits on top of the budget (physics 2.1, vllm-log-formats.md 5)."""

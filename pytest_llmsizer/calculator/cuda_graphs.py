@@ -96,13 +96,14 @@ GB200, B300, RTX PRO 6000 Blackwell, GeForce RTX 50x0). Everything else NVIDIA i
 Turing (A100, A10, L4, L40S, RTX 4090, V100, T4)."""
 
 
-def cache_release_cause(platform: str, gpu_name: str | None) -> str | None:
+def cache_release_cause(platform: str, gpu_name: str | None, version: tuple[int, int]) -> str | None:
     """What leaves allocator blocks cached when vLLM starts capturing, or None when nothing does.
 
     ``kernel_warmup()`` runs the FlashInfer autotune (a forward at max_num_batched_tokens) only on CUDA devices of
     compute capability >= 9.0 (``has_device_capability(90)``) with FlashInfer installed; ROCm builds do not ship
-    FlashInfer. A GPU given only by its memory size is taken to be SM >= 9.0 (every NVIDIA record we have is)."""
-    if platform != "cuda":
+    FlashInfer. A GPU given only by its memory size is taken to be SM >= 9.0 (every NVIDIA record we have is).
+    Versions before ``k.CUDA_GRAPH_RELEASE_SINCE`` are not known to run that forward before capture: none."""
+    if platform != "cuda" or version < k.CUDA_GRAPH_RELEASE_SINCE:
         return None
     if gpu_name is not None and not _SM90_PLUS.search(gpu_name):
         return None
@@ -128,10 +129,27 @@ def logged_graph_bytes(arch: ModelArch, platform: str, version: tuple[int, int],
     estimate's ``activations.forward_bytes`` at max_num_batched_tokens (its one home); the tables are a
     calibration's (default the built-in set)."""
     pool, terms = graph_pool_bytes(arch, platform, version, max_num_seqs, layers, pool_table)
-    cause = cache_release_cause(platform, gpu_name)
+    cause = cache_release_cause(platform, gpu_name, version)
     rho = release_coefficient(platform, version, release_table) if cause else 0.0
     released = round(rho * forward_bytes)
     terms = {**terms, "pool_bytes": pool, "released_cache_bytes": released,
              "released_by": cause if released else None, "release_coefficient": rho,
              "release_basis_bytes": round(forward_bytes) if cause else 0}
     return pool - released, pool, terms
+
+
+def bound_release(terms: dict[str, float | int | str | None], free_bytes: int,
+                  ) -> tuple[int, dict[str, float | int | str | None]]:
+    """(logged figure, terms) with the release bounded by ``free_bytes``, the memory per GPU not held by weights, KV
+    pool and non-torch memory when capture starts (0 where vLLM stops before capturing): the warm-up cannot have
+    cached more than was free. Never binds on the records (the release is at most 2.2 GiB there, next to 10+ GiB
+    free); it keeps absurd settings (a forward of 10^5 tokens on a small GPU) from releasing memory the GPU does not
+    have."""
+    released = int(terms["released_cache_bytes"] or 0)
+    bounded = max(0, min(released, free_bytes))
+    pool = int(terms["pool_bytes"] or 0)
+    if bounded == released:
+        return pool - released, terms
+    return pool - bounded, {**terms, "released_cache_bytes": bounded,
+                            "released_by": (str(terms["released_by"]) + "; bounded by the free memory")
+                            if bounded else None}

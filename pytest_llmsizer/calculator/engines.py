@@ -17,7 +17,7 @@ from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import deepseek_v4
 from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
 from pytest_llmsizer.calculator.coefficient_set import BUILTIN_NAME, CoefficientSet, builtin_set
-from pytest_llmsizer.calculator.cuda_graphs import logged_graph_bytes
+from pytest_llmsizer.calculator.cuda_graphs import bound_release, logged_graph_bytes
 from pytest_llmsizer.calculator.feasibility import length_problem, memory_problems, parallel_problems
 from pytest_llmsizer.calculator.kv_cache import (
     KvLayout,
@@ -305,6 +305,11 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         def fits_len(length: int) -> bool:
             return layout().request_bytes(max(length, 1), batched) <= kv_available
     kv_bytes = max(kv_available, 0)
+    if graph_terms.get("released_cache_bytes"):
+        # no more can be released than the memory left free for caching; a deployment without a KV pool never
+        # reaches the capture (vLLM stops first), so nothing is released there
+        free = req.gpu_memory_bytes - weights - kv_bytes - non_torch if kv_available > 0 else 0
+        graphs, graph_terms = bound_release(graph_terms, free)
     total = weights + kv_bytes + activations + non_torch + graphs
 
     memory, longest = memory_problems(kv_available, limiting, max_model_len, fits_len)
