@@ -18,7 +18,12 @@ from pytest_llmsizer.calculator import deepseek_v4
 from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
 from pytest_llmsizer.calculator.coefficient_set import BUILTIN_NAME, CoefficientSet, builtin_set
 from pytest_llmsizer.calculator.cuda_graphs import graph_pool_bytes
-from pytest_llmsizer.calculator.feasibility import length_problem, memory_problems, parallel_problems
+from pytest_llmsizer.calculator.feasibility import (
+    length_problem,
+    memory_problems,
+    parallel_problems,
+    removed_architecture_problem,
+)
 from pytest_llmsizer.calculator.kv_cache import (
     KvLayout,
     kv_capacity,
@@ -100,6 +105,11 @@ def _rocm_load(coefficients: CoefficientSet | None) -> dict | None:
     if coefficients is None:
         return None
     return {**coefficients.table("rocm_load"), "load_growth_gib": coefficients.table("rocm_load_growth_gib")}
+
+
+V0_DEFAULTS_VERSION = (0, 7)
+"""The newest (major, minor) whose API server ran the V0 engine by default: models V1 did not serve (encoder-decoder:
+Mllama) stayed on V0, with its scheduler defaults, until V0's removal in 0.11."""
 
 
 def batch_defaults(version: tuple[int, int], gpu_memory_bytes: int, gpu_name: str | None,
@@ -235,9 +245,19 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     if not max_model_len:
         raise EstimateError(f"{arch.id}: the config gives no max_position_embeddings; pass --max-model-len")
     problems = parallel_problems(arch, tp, req.data_parallel_size, req.enable_expert_parallel)
+    if (removed := removed_architecture_problem(arch, version)):
+        problems.insert(0, removed)
     if (too_long := length_problem(max_model_len, arch.max_model_len_limit, req.allow_long_max_model_len)):
         problems.append(too_long)
-    defaults = batch_defaults(version, req.gpu_memory_bytes, req.gpu_name, max_model_len)
+    # vLLM 0.8-0.10 ran encoder-decoder models (Mllama) on the V0 engine, with V0's scheduler defaults
+    defaults = batch_defaults(min(version, V0_DEFAULTS_VERSION) if arch.cross_attention is not None else version,
+                              req.gpu_memory_bytes, req.gpu_name, max_model_len)
+    if arch.cross_attention is not None:
+        assumptions.append(
+            f"{arch.cross_attention.architecture} runs on vLLM's V0 engine: every one of the {arch.num_layers} "
+            f"decoder layers gets KV pages from one pool, the {len(arch.cross_attention.layers)} cross-attention "
+            f"layers included; a request with an image also holds up to {arch.cross_attention.encoder_tokens_per_image}"
+            " encoder tokens there, which the token capacity and concurrency here do not subtract")
     batched = req.max_num_batched_tokens or defaults.max_num_batched_tokens
     seqs = min(req.max_num_seqs or defaults.max_num_seqs, batched)
     block = req.block_size or (deepseek_v4.DEFAULT_BLOCK_SIZE if arch.compressed_attention else k.DEFAULT_BLOCK_SIZE)

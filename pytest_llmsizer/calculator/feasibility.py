@@ -10,7 +10,8 @@ fails on an assertion without a message, a sentence naming that assertion):
 * expert parallelism: the experts split evenly over the EP group (TP x DP);
 * ``_get_and_verify_max_len``: max_model_len above the model's derived limit needs VLLM_ALLOW_LONG_MAX_MODEL_LEN;
 * ``determine_available_memory`` / ``check_enough_kv_cache_memory``: some KV memory, and room for one request of
-  max_model_len ("To serve at least one request ...").
+  max_model_len ("To serve at least one request ...");
+* ``_ModelRegistry._raise_for_unsupported``: an architecture vLLM has removed (``_PREVIOUSLY_SUPPORTED_MODELS``).
 
 Pure functions of the request and the numbers the engine model computed; no I/O.
 """
@@ -22,6 +23,27 @@ from collections.abc import Callable
 from pytest_llmsizer.calculator.kv_cache import KvCapacity
 from pytest_llmsizer.catalog.arch import ModelArch
 from pytest_llmsizer.units import GiB
+
+REMOVED_ARCHITECTURES: dict[str, tuple[int, int, int]] = {"MllamaForConditionalGeneration": (0, 10, 2)}
+"""Architectures the calculator can read that vLLM has since removed, with the last release that served them: vLLM's
+``_PREVIOUSLY_SUPPORTED_MODELS`` (0.16.0 and 0.17.0 ``model_executor/models/registry.py``: "encoder-decoder models
+except whisper have been removed for V0 deprecation"). Versions are compared as (major, minor), so a removal at
+0.10.2 refuses 0.11 and later."""
+
+
+def removed_architecture_problem(arch: ModelArch, version: tuple[int, int]) -> str | None:
+    """vLLM's words for an architecture it no longer serves at ``version``, or None.
+
+    With the default ``--model-impl auto`` vLLM first tries its Transformers modeling backend for an architecture it
+    does not register; for Mllama that backend cannot stand in (its multimodal processing info asks the processor
+    for ``_get_num_multimodal_tokens``, which MllamaProcessor lacks, and it has no cross-attention KV), so the
+    deployment fails either way; the registry's message is the one that names the cause."""
+    name = arch.cross_attention.architecture if arch.cross_attention is not None else None
+    last = REMOVED_ARCHITECTURES.get(name or "")
+    if last is None or version <= last[:2]:
+        return None
+    return (f"Model architecture {name} was supported in vLLM until v{'.'.join(map(str, last))}, and is not "
+            "supported anymore. Please use an older version of vLLM if you want to use this model architecture.")
 
 
 def parallel_problems(arch: ModelArch, tp: int, dp: int, expert_parallel: bool) -> list[str]:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from pytest_llmsizer.catalog import mllama
 from pytest_llmsizer.catalog.arch import (
     AttentionKind,
     IndexerSpec,
@@ -516,22 +517,25 @@ def _kimi_explained(unexplained: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _refuse_unmodelled(cfg: Config, model_id: str) -> None:
-    """Features the calculator does not price: refusing is better than a silent error (the key is read here)."""
-    if cfg.get("cross_attention_layers"):
-        raise CatalogError(f"{model_id}: cross-attention layers (Mllama) are not modelled yet: their KV cache "
-                           "holds image tokens, not text tokens")
+    """Features the calculator does not price: refusing is better than a silent error (the key is read here). Each
+    reason says what vLLM builds or allocates that the estimate would miss."""
     if cfg.get("hidden_size_per_layer_input") and cfg.get("vocab_size_per_layer_input"):
-        raise CatalogError(f"{model_id}: per-layer input embeddings (Gemma-3n hidden_size_per_layer_input) are "
-                           "not modelled yet")
+        raise CatalogError(f"{model_id}: per-layer input embeddings (Gemma-3n hidden_size_per_layer_input) are not "
+                           "priced: vLLM loads embed_tokens_per_layer (vocab_size_per_layer_input x layers x "
+                           "hidden_size_per_layer_input) and per_layer_model_projection besides the usual weights")
     if cfg.get("num_kv_shared_layers"):
-        raise CatalogError(f"{model_id}: KV sharing across layers (num_kv_shared_layers) is not modelled yet")
+        raise CatalogError(f"{model_id}: KV sharing (num_kv_shared_layers) is not modelled: vLLM gives the last "
+                           "num_kv_shared_layers layers no KV cache of their own (they read an earlier layer's), "
+                           "so the calculator would price KV pages vLLM never allocates")
     if cfg.get("use_double_wide_mlp"):
-        raise CatalogError(f"{model_id}: double-wide MLPs of KV-shared layers (use_double_wide_mlp) are not "
-                           "modelled yet")
+        raise CatalogError(f"{model_id}: double-wide MLPs (use_double_wide_mlp) are not modelled: the KV-shared "
+                           "layers' MLP is 2 x intermediate_size wide, which the calculator would price at "
+                           "intermediate_size")
     embed_dim, hidden = cfg.get("word_embed_proj_dim"), _first(cfg, "hidden_size", "n_embd", "d_model")
     if embed_dim and hidden and embed_dim != hidden:
-        raise CatalogError(f"{model_id}: OPT word_embed_proj_dim {embed_dim} differs from hidden_size {hidden} "
-                           "(project_in/project_out layers are not modelled yet)")
+        raise CatalogError(f"{model_id}: OPT word_embed_proj_dim {embed_dim} differs from hidden_size {hidden}: "
+                           "vLLM builds a word_embed_proj_dim-wide embedding and replicated project_in / "
+                           "project_out linears, which the calculator does not price")
 
 
 def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = None,
@@ -578,6 +582,9 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
             raise CatalogError(f"{model_id}: no head_dim and hidden_size {hidden} is not divisible by {heads} heads")
         head_dim = hidden // heads
     vocab = _require_int(cfg, model_id, "vocab_size", "padded_vocab_size")
+    cross = None
+    if cfg.get("cross_attention_layers"):  # Mllama: its own reader for the cross layers and the tiled tower
+        cross = mllama.cross_attention_spec(config, cfg["cross_attention_layers"], num_layers, model_id)
     moe = _moe(cfg, hidden, model_id)
     inter = _first(cfg, "intermediate_size_mlp", "intermediate_size", "ffn_hidden_size", "ffn_dim", "n_inner")
     if inter is None:
@@ -625,6 +632,7 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         head_dim=int(head_dim),
         v_head_dim=mla.v_head_dim if mla else (int(cfg["v_head_dim"]) if cfg.get("v_head_dim") else None),
         vocab_size=vocab,
+        extra_embedding_rows=mllama.EXTRA_EMBEDDING_ROWS if cross is not None else 0,
         intermediate_size=int(inter),
         tie_word_embeddings=bool(cfg.get("tie_word_embeddings", model_type.startswith("gemma")
                                          or model_type in TIED_BY_DEFAULT_TYPES)),
@@ -650,7 +658,8 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         moe=moe,
         linear_attention=_linear_attention(cfg),
         mamba=_mamba(cfg, hidden),
-        vision=_vision(config),
+        vision=mllama.vision_spec(config, hidden, model_id) if cross is not None else _vision(config),
+        cross_attention=cross,
         num_mtp_layers=int(_first(cfg, "num_nextn_predict_layers", "mtp_num_hidden_layers", default=0) or 0),
         mtp_layer_attention=tuple(mtp_attention),
         mtp_layer_mlp=tuple(mtp_mlp),
