@@ -254,7 +254,8 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
                               req.gpu_memory_bytes, req.gpu_name, max_model_len)
     if arch.cross_attention is not None:
         assumptions.append(
-            f"{arch.cross_attention.architecture} runs on vLLM's V0 engine: every one of the {arch.num_layers} "
+            f"{arch.cross_attention.architecture} ran on vLLM's V0 engine only (0.10.2 was the last release to "
+            f"serve it); the figures are V0's: every one of the {arch.num_layers} "
             f"decoder layers gets KV pages from one pool, the {len(arch.cross_attention.layers)} cross-attention "
             f"layers included; a request with an image also holds up to {arch.cross_attention.encoder_tokens_per_image}"
             " encoder tokens there, which the token capacity and concurrency here do not subtract")
