@@ -98,6 +98,15 @@ def test_cli_estimate_exit_codes_on_both_sides_of_the_removal() -> None:
     assert VLLM_REFUSAL in text.stdout and "assumed 0.11" in text.stdout
 
 
+def test_pipeline_parallel_is_refused_as_v0_refused_it() -> None:
+    result = estimate(request_from_options(MODEL, gpu="H100", engine_version="0.7.0", max_model_len=8192,
+                                           pipeline_parallel_size=2))
+    assert result.problems == ["Pipeline parallelism is not supported for this model. Supported models implement "
+                               "the `SupportsPP` interface."]
+    assert estimate(request_from_options(MODEL, gpu="H100", engine_version="0.7.0", max_model_len=8192,
+                                         tensor_parallel_size=2)).fits
+
+
 def _shared_config() -> dict:
     if not SHARED_CONFIG.is_file():
         pytest.skip("../shared/data not beside the checkout")

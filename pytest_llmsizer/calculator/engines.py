@@ -22,6 +22,7 @@ from pytest_llmsizer.calculator.feasibility import (
     length_problem,
     memory_problems,
     parallel_problems,
+    pipeline_parallel_problem,
     removed_architecture_problem,
 )
 from pytest_llmsizer.calculator.kv_cache import (
@@ -245,6 +246,8 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     if not max_model_len:
         raise EstimateError(f"{arch.id}: the config gives no max_position_embeddings; pass --max-model-len")
     problems = parallel_problems(arch, tp, req.data_parallel_size, req.enable_expert_parallel)
+    if (no_pp := pipeline_parallel_problem(arch, pp)):
+        problems.insert(0, no_pp)
     if (removed := removed_architecture_problem(arch, version)):
         problems.insert(0, removed)
     if (too_long := length_problem(max_model_len, arch.max_model_len_limit, req.allow_long_max_model_len)):

@@ -31,6 +31,21 @@ except whisper have been removed for V0 deprecation"). Versions are compared as 
 0.10.2 refuses 0.11 and later."""
 
 
+WITHOUT_PIPELINE_PARALLEL: frozenset[str] = frozenset({"MllamaForConditionalGeneration"})
+"""Architectures the calculator can read whose vLLM model class does not implement ``SupportsPP`` (0.7.0
+``model_executor/models/mllama.py``: ``MllamaForConditionalGeneration(nn.Module, SupportsMultiModal)``), so
+``ModelConfig.verify_with_parallel_config`` refuses pipeline parallelism."""
+
+
+def pipeline_parallel_problem(arch: ModelArch, pp: int) -> str | None:
+    """vLLM's refusal of pipeline parallelism for a model class without ``SupportsPP``, or None."""
+    name = arch.cross_attention.architecture if arch.cross_attention is not None else None
+    if pp <= 1 or name not in WITHOUT_PIPELINE_PARALLEL:
+        return None
+    return ("Pipeline parallelism is not supported for this model. Supported models implement the `SupportsPP` "
+            "interface.")
+
+
 def removed_architecture_problem(arch: ModelArch, version: tuple[int, int]) -> str | None:
     """vLLM's words for an architecture it no longer serves at ``version``, or None.
 
