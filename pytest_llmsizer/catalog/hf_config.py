@@ -320,7 +320,8 @@ LEARNED_POSITION_VISION_TYPES = frozenset({"siglip_vision_model", "llama4_vision
 
 def _vision(config: Config) -> VisionSpec | None:
     """Estimate a vision tower's parameters from its config: layers x (4 h^2 attention + 2 or 3 h I MLP) + patch
-    embedding + position table + projector into the language model."""
+    embedding + position table (+ SigLIP's post-norm and pooling head) + projector into the language model. For
+    Gemma-3-27B this is exact: 416,866,032 + 6,194,304 (``tests/test_model_catalog.py`` spells it out)."""
     vc = config.get("vision_config")
     if not isinstance(vc, Mapping):
         return None
