@@ -92,6 +92,15 @@ def test_v0_estimate_fits_with_v0_defaults() -> None:
     assert any("V0 engine" in a for a in result.assumptions)
 
 
+def test_too_long_a_context_is_refused_in_v0s_words_even_on_0_10() -> None:
+    result = estimate(request_from_options(MODEL, gpu="L40S", engine_version="0.10.2"))  # 131072 by default
+    (reason,) = result.problems
+    assert reason == (f"The model's max seq len (131072) is larger than the maximum number of tokens that can be "
+                      f"stored in KV cache ({result.kv_cache_tokens}). Try increasing `gpu_memory_utilization` or "
+                      "decreasing `max_model_len` when initializing the engine.")
+    assert 0 < result.kv_cache_tokens < 131072
+
+
 def test_cli_estimate_exit_codes_on_both_sides_of_the_removal() -> None:
     ok = run("estimate", MODEL, "--gpu", "H100", "--engine-version", "0.10.2", "--max-model-len", "65536", "--json")
     assert ok.returncode == 0, ok.stderr

@@ -109,8 +109,13 @@ def _rocm_load(coefficients: CoefficientSet | None) -> dict | None:
 
 
 V0_DEFAULTS_VERSION = (0, 7)
-"""The newest (major, minor) whose API server ran the V0 engine by default: models V1 did not serve (encoder-decoder:
-Mllama) stayed on V0, with its scheduler defaults, until V0's removal in 0.11."""
+"""The newest (major, minor) whose API server ran the V0 engine by default (V1 became the default in 0.8)."""
+
+
+def runs_on_v0(arch: ModelArch, version: tuple[int, int]) -> bool:
+    """Whether vLLM runs this model on its V0 engine: every model before 0.8; encoder-decoder models (Mllama), which
+    V1 never served, until V0's removal in 0.11."""
+    return version <= V0_DEFAULTS_VERSION or arch.cross_attention is not None
 
 
 def batch_defaults(version: tuple[int, int], gpu_memory_bytes: int, gpu_name: str | None,
@@ -253,8 +258,9 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     if (too_long := length_problem(max_model_len, arch.max_model_len_limit, req.allow_long_max_model_len)):
         problems.append(too_long)
     # vLLM 0.8-0.10 ran encoder-decoder models (Mllama) on the V0 engine, with V0's scheduler defaults
-    defaults = batch_defaults(min(version, V0_DEFAULTS_VERSION) if arch.cross_attention is not None else version,
-                              req.gpu_memory_bytes, req.gpu_name, max_model_len)
+    v0 = runs_on_v0(arch, version)
+    defaults = batch_defaults(min(version, V0_DEFAULTS_VERSION) if v0 else version, req.gpu_memory_bytes,
+                              req.gpu_name, max_model_len)
     if arch.cross_attention is not None:
         assumptions.append(
             f"{arch.cross_attention.architecture} ran on vLLM's V0 engine only (0.10.2 was the last release to "
@@ -324,7 +330,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     kv_bytes = max(kv_available, 0)
     total = weights + kv_bytes + activations + non_torch + graphs
 
-    memory, longest = memory_problems(kv_available, limiting, max_model_len, fits_len)
+    memory, longest = memory_problems(kv_available, limiting, max_model_len, fits_len, v0=v0)
     problems += memory
     inputs = _common_inputs(req, dtype) | {
         "engine_version": req.engine_version,

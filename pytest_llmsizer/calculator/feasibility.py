@@ -10,7 +10,8 @@ fails on an assertion without a message, a sentence naming that assertion):
 * expert parallelism: the experts split evenly over the EP group (TP x DP);
 * ``_get_and_verify_max_len``: max_model_len above the model's derived limit needs VLLM_ALLOW_LONG_MAX_MODEL_LEN;
 * ``determine_available_memory`` / ``check_enough_kv_cache_memory``: some KV memory, and room for one request of
-  max_model_len ("To serve at least one request ...");
+  max_model_len ("To serve at least one request ..."); on the V0 engine ``raise_if_cache_size_invalid``: some
+  blocks, and max_model_len at most block_size x num_gpu_blocks ("The model's max seq len ... is larger than ...");
 * ``_ModelRegistry._raise_for_unsupported``: an architecture vLLM has removed (``_PREVIOUSLY_SUPPORTED_MODELS``).
 
 Pure functions of the request and the numbers the engine model computed; no I/O.
@@ -98,12 +99,20 @@ def length_problem(max_model_len: int, limit: int | None, allow_long: bool) -> s
 
 
 def memory_problems(kv_available: int, capacity: KvCapacity, max_model_len: int,
-                    fits_len: Callable[[int], bool]) -> tuple[list[str], int | None]:
+                    fits_len: Callable[[int], bool], *, v0: bool = False) -> tuple[list[str], int | None]:
     """No KV memory at all, or not enough for one request of max_model_len; with the longest max_model_len that
-    would fit (None when max_model_len fits or there is no KV memory)."""
+    would fit (None when max_model_len fits or there is no KV memory). ``v0``: the V0 engine's check and words
+    (0.7.0 ``worker.raise_if_cache_size_invalid``, the same text a vLLM 0.3 log of QwenLM/Qwen3#16 shows)."""
     if kv_available <= 0 or capacity.num_blocks <= 0:
         return ["No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
                 "initializing the engine."], None
+    if v0:
+        stored = capacity.block_size * capacity.num_blocks
+        if max_model_len <= stored:
+            return [], None
+        return [f"The model's max seq len ({max_model_len}) is larger than the maximum number of tokens that can be "
+                f"stored in KV cache ({stored}). Try increasing `gpu_memory_utilization` or decreasing "
+                "`max_model_len` when initializing the engine."], stored
     if capacity.request_bytes <= kv_available:
         return [], None
     longest = longest_fitting_length(max_model_len, fits_len)
