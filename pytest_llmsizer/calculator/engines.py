@@ -15,7 +15,7 @@ from typing import Any
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import deepseek_v4
-from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
+from pytest_llmsizer.calculator.activations import transformers_forward_bytes, vllm_activation_peak
 from pytest_llmsizer.calculator.coefficient_set import BUILTIN_NAME, CoefficientSet, builtin_set
 from pytest_llmsizer.calculator.cuda_graphs import graph_pool_bytes
 from pytest_llmsizer.calculator.feasibility import length_problem, memory_problems, parallel_problems
@@ -371,7 +371,7 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
     specs = layer_specs(arch, stages[stage], tp, req.kv_cache_dtype, dtype)
     kv = req.batch_size * request_kv_bytes(specs, seq_len)
     act_b = dtype_bytes(dtype)
-    prefill = forward_bytes(arch, req.batch_size * req.input_len, tp, act_b)
+    prefill = transformers_forward_bytes(arch, req.batch_size * req.input_len, tp, act_b)
     logits = req.batch_size * arch.vocab_size * k.LOGITS_BYTES
     activations = int(max(prefill, 0) + logits)
     coefficients = _coefficients(req, None, assumptions)
