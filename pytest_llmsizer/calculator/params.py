@@ -191,9 +191,10 @@ def layer_inventory(arch: ModelArch, index: int, sh: Sharding) -> Inventory:
     elif kind == "mamba":
         c += _mamba_layer(arch, sh.tp)
     c += _mlp_layer(arch, arch.layer_mlp[index], sh)
-    # a block with one mixer (Nemotron-H patterns: Mamba, attention or MLP alone) has one norm, else two
+    # a block with one mixer (Nemotron-H patterns: Mamba, attention or MLP alone) has one norm, else two; Gemma-2/3
+    # also normalise both mixers' outputs (two more)
     one_mixer = kind == "none" or arch.layer_mlp[index] == "none"
-    c["norm"] += (1 if one_mixer else 2) * arch.hidden_size
+    c["norm"] += (1 if one_mixer else 4 if arch.sandwich_norms else 2) * arch.hidden_size
     return c
 
 

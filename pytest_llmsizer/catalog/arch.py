@@ -159,6 +159,9 @@ class ModelArch(_Frozen):
     attention_bias: bool = Field(default=False, description="q/k/v projections carry biases (Qwen2, OPT)")
     attention_out_gate: bool = Field(default=False, description="Qwen3-Next style output gate doubles q_proj")
     qk_norm: bool = False
+    sandwich_norms: bool = Field(default=False, description="each layer also normalises the attention and MLP "
+                                 "outputs (post_attention / pre_ and post_feedforward RMSNorms: Gemma-2/3): four "
+                                 "hidden-size norms per layer, not two")
     max_position_embeddings: int | None = None
     derived_max_model_len: int | None = Field(default=None, description="vLLM's derived max_model_len when it "
                                               "differs from max_position_embeddings (rope scaling factor)")
@@ -198,10 +201,12 @@ class ModelArch(_Frozen):
                                                        "quoted (file and note)")
     num_parameters_reported_rounding: int | None = Field(default=None, description="precision of a rounded "
                                                          "published figure (3.8B -> 50e6)")
+    num_parameters_reported_model: str | None = Field(
+        default=None, description="catalog id of the model the reported total really counts, when the source "
+        "attributes another model's total to this one (the evidence is in num_parameters_reported_source)")
     reported_count_includes: tuple[str, ...] = Field(
         default=(), description="named physical reasons the reported total differs from the served inventory "
-        "(calculator.params.REPORTED_COUNT_TERMS): mtp, mtp_embeddings, embeddings_counted_twice, mxfp4_scales, "
-        "vision_tower")
+        "(calculator.params.REPORTED_COUNT_TERMS): mtp, mtp_embeddings, embeddings_counted_twice, mxfp4_scales")
     unexplained_config_keys: tuple[str, ...] = Field(
         default=(), description="config keys neither read by the architecture reader nor on the list of keys "
         "that do not change memory (catalog.config_keys): the estimate may be wrong")

@@ -38,6 +38,10 @@ QKV_BIAS_TYPES = frozenset({"qwen2", "qwen2_vl", "qwen2_5_vl", "qwen2_moe", "opt
 TIED_BY_DEFAULT_TYPES = frozenset({"opt", "gpt2", "RefinedWebModel", "falcon"})
 # Families whose MoE router carries an fp32 e_score_correction_bias per expert (noaux_tc routing).
 ROUTER_BIAS_TYPES = frozenset({"deepseek_v3", "deepseek_v32", "kimi_k2", "nemotron_h", "glm4_moe", "minimax_m2"})
+SANDWICH_NORM_TYPES = frozenset({"gemma2", "gemma3", "gemma3_text"})
+"""Families whose decoder layer has four RMSNorms (input, post_attention, pre_feedforward, post_feedforward: HF
+``Gemma2DecoderLayer`` / ``Gemma3DecoderLayer``). With them the inventory reproduces the published totals of
+gemma-2-9b-it, gemma-3-1b-it and (the figure llm-sizer files under gemma-3-27b-it) Gemma-2-27B to the parameter."""
 QK_NORM_TYPES = frozenset({"qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl_moe_text", "qwen3_5_moe_text",
                            "gemma3", "gemma3_text", "gemma4_text", "qwen3_vl_moe", "qwen3_5_moe", "olmo2"})
 
@@ -316,7 +320,8 @@ LEARNED_POSITION_VISION_TYPES = frozenset({"siglip_vision_model", "llama4_vision
 
 def _vision(config: Config) -> VisionSpec | None:
     """Estimate a vision tower's parameters from its config: layers x (4 h^2 attention + 2 or 3 h I MLP) + patch
-    embedding + position table + projector into the language model."""
+    embedding + position table (+ SigLIP's post-norm and pooling head) + projector into the language model. For
+    Gemma-3-27B this is exact: 416,866,032 + 6,194,304 (``tests/test_model_catalog.py`` spells it out)."""
     vc = config.get("vision_config")
     if not isinstance(vc, Mapping):
         return None
@@ -338,7 +343,7 @@ def _vision(config: Config) -> VisionSpec | None:
     positions = int(_first(vc, "num_position_embeddings", "position_embedding_size", default=0) or 0)
     if not positions and vision_type in LEARNED_POSITION_VISION_TYPES and vc.get("image_size"):
         positions = (int(vc["image_size"]) // patch) ** 2 + (1 if vision_type == "llama4_vision_model" else 0)
-    head = 0
+    head = 2 * hidden if vision_type == "siglip_vision_model" else 0  # SigLIP's post_layernorm (weight + bias)
     if vc.get("vision_use_head"):  # SigLIP attention-pooling head: one attention block + MLP + probe
         head = 4 * hidden * hidden + 2 * hidden * inter + 2 * hidden
     # projector into the language model
@@ -355,6 +360,9 @@ def _vision(config: Config) -> VisionSpec | None:
     elif out_hidden:
         merged = hidden * merge * merge
         projector = merged * merged + merged * int(out_hidden)
+    elif config.get("model_type") == "gemma3":
+        # Gemma3MultiModalProjector: mm_input_projection_weight (vision hidden x text hidden) and mm_soft_emb_norm
+        projector = hidden * int(text_config(config).get("hidden_size") or 0) + hidden
     total = layers * per_layer + patch_embed + positions * hidden + head + projector
     return VisionSpec(num_parameters=int(total), hidden_size=hidden, num_layers=layers, intermediate_size=inter)
 
@@ -638,6 +646,7 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         global_k_eq_v=bool(cfg.get("attention_k_eq_v")),
         dense_mlp_with_moe=bool(moe is not None and cfg.get("enable_moe_block") and cfg.get("intermediate_size")),
         qk_norm=bool(cfg.get("use_qk_norm", model_type in QK_NORM_TYPES)),
+        sandwich_norms=model_type in SANDWICH_NORM_TYPES,
         max_position_embeddings=max_position,
         derived_max_model_len=derived if derived != max_position else None,
         rotary_dim=int(rotary_dim) if rotary_dim else None,
