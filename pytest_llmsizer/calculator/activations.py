@@ -52,9 +52,10 @@ def transformers_forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes:
     The MoE term is not vLLM's. transformers' default experts implementation is ``grouped_mm`` (5.17:
     ``integrations/moe.py``, ``grouped_mm_experts_forward``; where torch has no grouped-GEMM kernel for the GPU it
     loops over the experts into the same outputs): it gathers a copy of every token for each of its top-k experts,
-    S = tokens x top_k rows of the hidden size, and runs every expert at once, with no chunking. Its last step holds four [S, hidden] tensors at once: the sorted inputs, the masked
-    down-projection output, the output weighted by the router and that output put back in token order. The expert
-    intermediates ([S, 2 x I_e], [S, I_e]) are freed before that. For Qwen3-30B-A3B at 2 x 512 tokens that is
+    S = tokens x top_k rows of the hidden size, and runs every expert at once, with no chunking. Its last step
+    holds four [S, hidden] tensors at once: the sorted inputs, the masked down-projection output, the output weighted
+    by the router and that output put back in token order. The expert intermediates ([S, 2 x I_e], [S, I_e]) are
+    freed before that. For Qwen3-30B-A3B at 2 x 512 tokens that is
     4 x 8192 x 2048 x 2 B = 0.125 GiB, where vLLM's term gives 0.035 GiB."""
     total = _layer_bytes(arch, tokens, tp, act_bytes)
     if arch.moe is not None and _has_moe(arch):
