@@ -15,7 +15,7 @@ from typing import Any
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import deepseek_v4
-from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
+from pytest_llmsizer.calculator.activations import transformers_forward_bytes, vllm_activation_peak
 from pytest_llmsizer.calculator.coefficient_set import BUILTIN_NAME, CoefficientSet, builtin_set
 from pytest_llmsizer.calculator.cuda_graphs import graph_pool_bytes
 from pytest_llmsizer.calculator.feasibility import (
@@ -157,12 +157,14 @@ def kv_tokens_from_blocks(num_gpu_blocks: int, block_size: int | None) -> int:
     return num_gpu_blocks * (block_size or k.DEFAULT_BLOCK_SIZE)
 
 
-def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: CoefficientSet | None = None,
+def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: CoefficientSet | None = None, *,
+                       rotary_cache: bool = True,
                        ) -> tuple[list[int], list[range], dict[str, int], list[dict[str, int]],
                                   list[RocmLoadFeatures | None]]:
     """Weight bytes per pipeline stage as vLLM logs them ("Model loading took"), the first stage's bytes by kind,
     and per stage the platform's load-figure terms beyond the weights and the features they are priced from (ROCm:
-    ``calculator.platform``; the calibration fits the reserves to these features, so they have this one home)."""
+    ``calculator.platform``; the calibration fits the reserves to these features, so they have this one home).
+    ``rotary_cache=False`` leaves out vLLM's max_position x rotary_dim cos/sin buffer, for an engine that has none."""
     arch = req.arch
     sh = Sharding(
         tp=req.tensor_parallel_size, pp=req.pipeline_parallel_size, dp=req.data_parallel_size,
@@ -170,7 +172,7 @@ def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: Coefficie
         language_model_only=req.language_model_only,
     )
     stages = pipeline_stages(arch.num_layers, sh.pp)
-    rotary = rotary_cache_bytes(arch, dtype)
+    rotary = rotary_cache_bytes(arch, dtype) if rotary_cache else 0
     totals: list[int] = []
     first_breakdown: dict[str, int] = {}
     platform_terms: list[dict[str, int]] = []
@@ -386,14 +388,20 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
     assumptions = list(req.assumptions) + unexplained_key_assumptions(arch)
     dtype = serving_dtype(arch, req.dtype)
     tp = req.tensor_parallel_size
-    weights_per_stage, stages, weights_by_kind, _, _ = _weights_per_stage(req, dtype)
+    # Hugging Face's rotary embedding keeps only inv_freq (head_dim / 2 floats) and computes cos/sin for the positions
+    # of each forward, so there is no max_position x rotary_dim cache as in vLLM: on the H200 profiles
+    # (profiles/gpu-transformers) memory_allocated() after load is 2 bytes x parameters to within 2 MiB, where
+    # vLLM's cache would add 0.031 GiB for Llama-3.1-8B and 0.244 GiB for Mistral-Nemo (max_position 1,024,000).
+    weights_per_stage, stages, weights_by_kind, _, _ = _weights_per_stage(req, dtype, rotary_cache=False)
     stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
     weights = weights_per_stage[stage]
-    seq_len = req.input_len + req.output_len
+    # generate() caches the prompt and every generated token it feeds back; the last one is sampled, never fed, so a
+    # sequence ends holding input + output - 1 tokens (1087 of 1024 + 64 on the H200 profiles, in every layer).
+    seq_len = req.input_len + max(req.output_len - 1, 0)
     specs = layer_specs(arch, stages[stage], tp, req.kv_cache_dtype, dtype)
     kv = req.batch_size * request_kv_bytes(specs, seq_len)
     act_b = dtype_bytes(dtype)
-    prefill = forward_bytes(arch, req.batch_size * req.input_len, tp, act_b)
+    prefill = transformers_forward_bytes(arch, req.batch_size * req.input_len, tp, act_b)
     logits = req.batch_size * arch.vocab_size * k.LOGITS_BYTES
     activations = int(max(prefill, 0) + logits)
     coefficients = _coefficients(req, None, assumptions)
