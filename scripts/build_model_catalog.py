@@ -51,6 +51,16 @@ class Quote:
 
 
 @dataclass(frozen=True)
+class ExternalQuote:
+    """Verbatim text from a published, versioned file outside the shared data, for a fact the shared data does not
+    state. The build cannot re-read it (the package is not a dependency), so the citation names the exact release,
+    file and lines for anyone to check; each one is copied into the catalog entry's notes."""
+
+    source: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Supplement:
     """Keys a truncated / derived source file lacks, merged into its language-model config before conversion.
 
@@ -63,6 +73,8 @@ class Supplement:
     quotes: tuple[Quote, ...] = field(default_factory=tuple)
     vision_keys: dict[str, Any] = field(default_factory=dict)
     """Keys merged into ``vision_config`` (a config that lists only non-default vision keys)."""
+    external: tuple[ExternalQuote, ...] = field(default_factory=tuple)
+    """Evidence from outside the shared data, when the shared data only implies the fact."""
 
 
 _GEMMA3_27B_DEFAULTS = Quote(
@@ -177,12 +189,26 @@ SUPPLEMENTS: dict[str, Supplement] = {
         ),
     ),
     "microsoft/Phi-4-mini-instruct": Supplement(
-        keys={"vocab_size": 200064},
-        why="vocab_size 200064 as listed by llm-sizer (source truncated; tie_word_embeddings is not stated "
-        "anywhere, so the untied default stays)",
+        keys={"vocab_size": 200064, "tie_word_embeddings": True},
+        why="vocab_size 200064 as listed by llm-sizer and litgpt; tied input/output embeddings: the checkpoint "
+        "stores no lm_head.weight (litgpt's converter re-ties it from the embedding for Phi-4 models and drops "
+        "it when writing Phi-4 back to HF format), and only tied embeddings reproduce the 3.8B total llm-sizer "
+        "lists (3.836e9 tied, 4.451e9 untied) (source truncated before both keys)",
         quotes=(Quote("microsoft--Phi-4-mini-instruct.json",
                       "AMD-melliott/llm-sizer lists vocab_size 200064 and 3.8B parameters for this model "
                       "(not read from the config)."),),
+        external=(
+            ExternalQuote("PyPI litgpt 0.5.13, litgpt/scripts/convert_hf_checkpoint.py lines 472-473 "
+                          "(copy_weights_phi)",
+                          'if "lm_head.weight" not in state_dict and config.name.startswith("Phi-4"): '
+                          'state_dict["lm_head.weight"] = state_dict["transformer.wte.weight"]'),
+            ExternalQuote("PyPI litgpt 0.5.13, litgpt/scripts/convert_lit_checkpoint.py lines 302-303",
+                          'if from_name == "lm_head.weight" and config.name.startswith("Phi-4"): continue'),
+            ExternalQuote("PyPI litgpt 0.5.13, litgpt/config.py lines 1922-1927",
+                          "# https://huggingface.co/microsoft/Phi-4-mini-instruct/blob/main/config.json "
+                          'dict(name="Phi-4-mini-instruct", hf_config=dict(org="microsoft", '
+                          'name="Phi-4-mini-instruct"), vocab_size=200019, padded_vocab_size=200064,'),
+        ),
     ),
     # --- architecture facts the notes state but the config format leaves implicit --------------------------
     "Qwen/Qwen2.5-VL-7B-Instruct": Supplement(
@@ -351,6 +377,27 @@ class PublishedCount:
     count: int | None = None
     quote: Quote | None = None
     rounding: int | None = None
+    counted_model: str | None = None
+    """Catalog id whose architecture the total really counts, when the source files another model's total here."""
+    evidence: LlmSizerEntry | None = None
+    """The source's own entry, checked field by field, that shows which model the figure belongs to."""
+
+
+@dataclass(frozen=True)
+class LlmSizerEntry:
+    """The fields of one entry of the original LLM Sizer's catalog (``LLM_SIZER_MODELS`` in the shared folder),
+    checked verbatim at build time: the figures in ``_num_parameters`` come from it, so what that entry describes
+    (its own id, name and architecture) says which model a figure belongs to."""
+
+    hf_model_id: str
+    fields: tuple[tuple[str, Any], ...]
+
+    def describe(self) -> str:
+        return ", ".join(f"{key} {value!r}" for key, value in self.fields)
+
+
+LLM_SIZER_MODELS = Path("third_party/llm-sizer/src/data/models.json")
+"""The original LLM Sizer's model catalog, relative to the shared folder (the parent of ``data/``)."""
 
 
 _MTP_OWN_EMBEDDINGS = ("mtp", "mtp_embeddings")
@@ -377,6 +424,13 @@ PUBLISHED_COUNTS: dict[str, PublishedCount] = {
         quote=Quote("Qwen--Qwen3.6-27B.json",
                     "1,199 tensors, total 27,781,427,952 parameters (all bf16; includes the vision tower, the "
                     "1-layer MTP head and the untied lm_head [248320, 5120])")),
+    "google/gemma-3-27b-it": PublishedCount(
+        counted_model="google/gemma-2-27b",
+        evidence=LlmSizerEntry("google/gemma-3-27b-it", (
+            ("id", "gemma-2-27b-it"), ("name", "gemma 2 27b it"), ("hidden_size", 4608), ("num_layers", 46),
+            ("num_kv_heads", 16), ("intermediate_size", 36864), ("vocab_size", 256000),
+            ("parameters_billions", 27.22712832),
+        ))),
     "microsoft/Phi-4-mini-instruct": PublishedCount(
         count=3_800_000_000, rounding=50_000_000,
         quote=Quote("microsoft--Phi-4-mini-instruct.json",
@@ -445,6 +499,33 @@ def verify_quotes(source: Path, configs: Mapping[str, Mapping[str, Any]]) -> lis
     return problems
 
 
+def verify_llm_sizer_entries(source: Path) -> list[str]:
+    """Every ``PublishedCount.evidence`` must match, field by field, the one LLM Sizer entry with that
+    hf_model_id; and every ``counted_model`` must name a file of the shared folder."""
+    path = source.parent.parent / LLM_SIZER_MODELS
+    problems = []
+    for mid, published in PUBLISHED_COUNTS.items():
+        if published.counted_model is not None and not (source / f"{published.counted_model.replace('/', '--', 1)}"
+                                                                     ".json").is_file():
+            problems.append(f"{mid}: counted_model {published.counted_model!r} has no file in {source}")
+        if published.evidence is None:
+            continue
+        if not path.is_file():
+            problems.append(f"{mid}: {path} is missing: cannot check the LLM Sizer entry the count cites")
+            continue
+        entries = [m for m in _read_json(path).get("models", [])
+                   if isinstance(m, dict) and m.get("hf_model_id") == published.evidence.hf_model_id]
+        if len(entries) != 1:
+            problems.append(f"{mid}: {path}: expected one entry with hf_model_id "
+                            f"{published.evidence.hf_model_id!r}, found {len(entries)}")
+            continue
+        for key, value in published.evidence.fields:
+            if entries[0].get(key) != value:
+                problems.append(f"{mid}: {path}: entry {published.evidence.hf_model_id!r}: {key} is "
+                                f"{entries[0].get(key)!r}, expected {value!r}")
+    return problems
+
+
 def apply_supplement(config: Mapping[str, Any], supplement: Supplement, model_id: str) -> dict[str, Any]:
     """A copy of ``config`` with the supplement's keys added to the language-model part (never overriding)."""
     merged = copy.deepcopy(dict(config))
@@ -483,6 +564,7 @@ def build(source: Path, source_label: str) -> dict[str, Any]:
     stale = sorted((set(SUPPLEMENTS) | set(ALIASES) | set(PUBLISHED_COUNTS)) - set(ids))
     problems = [f"{mid}: in SUPPLEMENTS/ALIASES but no such file in {source}" for mid in stale]
     problems += verify_quotes(source, configs)
+    problems += verify_llm_sizer_entries(source)
     if problems:
         raise SystemExit("\n".join(problems))
     doubts = read_index_doubts(source)
@@ -500,6 +582,7 @@ def build(source: Path, source_label: str) -> dict[str, Any]:
         if supplement is not None:
             config = apply_supplement(config, supplement, model_id)
             notes.append(f"supplemented from the source notes: {supplement.why}")
+            notes += [f"evidence outside the shared data: {e.source}: {e.text}" for e in supplement.external]
         source_text = config.get("_source")
         try:
             arch = arch_from_hf_config(
@@ -522,6 +605,13 @@ def build(source: Path, source_label: str) -> dict[str, Any]:
                            f"{published.quote.text}"}
             elif arch.num_parameters_reported:
                 update["num_parameters_reported_source"] = f"{path.name} _num_parameters"
+            if published.counted_model is not None:
+                assert published.evidence is not None
+                update["num_parameters_reported_model"] = published.counted_model
+                update["num_parameters_reported_source"] += (
+                    f"; the figure is {published.counted_model}'s: the LLM Sizer entry it comes from "
+                    f"({LLM_SIZER_MODELS}, hf_model_id {published.evidence.hf_model_id!r}) is "
+                    f"{published.evidence.describe()}, i.e. that model's architecture filed under this id")
             arch = arch.model_copy(update=update)
         elif arch.num_parameters_reported:
             arch = arch.model_copy(update={"num_parameters_reported_source": f"{path.name} _num_parameters"})

@@ -68,8 +68,8 @@ def test_transformers_workload():
                "--batch-size", "2", "--input-len", "1000", "--output-len", "24", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["per_gpu_bytes"]["kv_cache"] == 2 * 1024 * 131_072
-    assert out["kv_cache_tokens"] == 2048
+    assert out["per_gpu_bytes"]["kv_cache"] == 2 * 1023 * 131_072  # 1000 + 24 - 1 cached tokens per sequence
+    assert out["kv_cache_tokens"] == 2046
 
 
 def test_local_config_with_text_config(tmp_path: Path):

@@ -145,3 +145,28 @@ def test_plain_engine_workload_that_does_not_fit_is_out_of_memory():
     _, small = est("meta-llama/Llama-3.1-8B", gpu="H100", engine="transformers", batch_size=1, input_len=512,
                    output_len=128)
     assert small.fits and small.problems == []
+
+
+def test_v0_refusal_is_worded_as_v0_worded_it_against_a_real_log():
+    """QwenLM/Qwen3#16 (vLLM ~0.3, V0, RTX 3090): "ValueError: The model's max seq len (32768) is larger than the
+    maximum number of tokens that can be stored in KV cache (24320). ..." The V0 check is block_size x num_gpu_blocks
+    against max_model_len, and its words are V0's, not V1's "To serve at least one request"."""
+    data = BENCHMARKS.parents[1] / "shared" / "data" / "vllm-startup-logs"
+    if not data.is_dir():
+        pytest.skip("../shared/data not beside the checkout")
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from vllm_records import issue_thread_cases, request_for
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    (case,) = [c for c in issue_thread_cases(data / "issue-threads.jsonl")[0] if c.record_id == "QwenLM/Qwen3#16#27"]
+    result = estimate(request_for(case))
+    (reason,) = result.problems
+    prefix = ("The model's max seq len (32768) is larger than the maximum number of tokens that can be stored in KV "
+              "cache (")
+    assert reason.startswith(prefix)
+    stored = int(reason[len(prefix):].split(")")[0])
+    assert stored == result.kv_cache_tokens == result.details["longest_fitting_max_model_len"]
+    assert stored == pytest.approx(24320, rel=0.05)  # the logged capacity (1520 blocks x 16)
+    assert reason.endswith("Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when initializing "
+                           "the engine.")

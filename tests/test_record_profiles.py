@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from pytest_llmsizer.profile.load import load_profile
-from pytest_llmsizer.units import GiB
+from pytest_llmsizer.profiler.campaign import load_campaign
+from pytest_llmsizer.units import GiB, MiB
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROFILES = REPO_ROOT / "profiles"
@@ -32,6 +33,11 @@ SOURCES = {
                                  "total_gpu_memory_gib"),
     "vme-dev.jsonl": ("vme-dev", "import_vme_dev.py", "accelerator", "gpu_total_gib"),
 }
+
+GPU_FOLDER = PROFILES / "gpu-transformers"
+GPU_CAMPAIGN = REPO_ROOT / "benchmarks" / "gpu_profiles.yaml"
+GPU_PROFILE_FILES = sorted(GPU_FOLDER.glob("*.json"))
+SHARED_CONFIGS = REPO_ROOT.parent / "shared" / "data" / "model-configs"
 
 NOT_IMPORTED_DUPLICATES = {("notebooks-and-docs.jsonl", "noonghunna/club-3090#612")}
 """Records that repeat a log another file already holds (the importer lists them with that reason)."""
@@ -87,6 +93,49 @@ def test_one_profile_per_qualifying_record(name: str) -> None:
     assert committed == expected
 
 
+def test_gpu_profiles_are_the_campaign_runs() -> None:
+    """profiles/gpu-transformers holds one profile per run of benchmarks/gpu_profiles.yaml, named by its run id."""
+    planned = {run.run_id for run in load_campaign(GPU_CAMPAIGN).runs}
+    assert {p.stem for p in GPU_PROFILE_FILES} == planned
+
+
+@pytest.mark.parametrize("path", GPU_PROFILE_FILES, ids=[p.stem.split("--transformers--")[0] + p.stem.split("--tp1")[1]
+                                                         for p in GPU_PROFILE_FILES])
+def test_gpu_profile_is_a_real_measurement(path: Path) -> None:
+    """A profile of `llmsizer profile` on a GPU: measured by the device and torch's allocator (not a log, not a
+    formula), the device, driver and software versions recorded, the total the device's peak over its baseline,
+    random weights said so, and the embedded architecture the shared config the run was built from."""
+    profile = load_profile(path)
+    assert profile.source.kind == "measured-run"
+    assert profile.source.original_format == "llmsizer profile transformers"
+    assert profile.source.collected
+    for package in ("pytest-llmsizer", "python", "torch", "transformers", "nvidia-ml-py"):
+        assert profile.source.software.get(package), f"{path}: no {package} version"
+    assert profile.hardware.gpu_name == "NVIDIA H200" and profile.hardware.driver
+    assert profile.hardware.memory_per_gpu_bytes and profile.hardware.gpu_count == 1
+
+    device = profile.measurements.device
+    assert device is not None and device.tool.startswith("nvml")
+    assert device.provenance.value == "device"
+    components = profile.measurements.components
+    assert components.total is not None and components.total.provenance.value == "device"
+    assert components.total.bytes == device.peak_bytes[0] - device.baseline_bytes[0]
+    for name in ("weights", "kv_cache", "non_torch"):
+        assert getattr(components, name).provenance.value == "device", name
+    assert components.activations.provenance.value == "derived"  # the allocator peak's measured remainder
+    # bf16 parameters as the allocator holds them: never fewer bytes, at most its block rounding more
+    assert 0 <= components.weights.bytes - 2 * profile.model.num_parameters < 64 * MiB
+
+    assert profile.engine.name == "transformers" and profile.engine.extra_args.get("random_weights") is True
+    assert "Random weights" in profile.source.notes
+    shared = json.loads((SHARED_CONFIGS / f"{path.stem.split('--transformers--')[0]}.json").read_text())
+    shared = shared.get("text_config", shared) if "model_type" not in profile.model.config else shared
+    # transformers 5 adds rope_theta into rope_scaling; every key the shared config states must be as it states it
+    differing = {k: v for k, v in profile.model.config.items() if k in shared and shared[k] != v
+                 and not (isinstance(v, dict) and isinstance(shared[k], dict) and shared[k].items() <= v.items())}
+    assert not differing, f"{path}: embedded config differs from the shared one: {differing}"
+
+
 @pytest.mark.parametrize("name", sorted(SOURCES))
 def test_importer_check_passes(name: str) -> None:
     env = dict(os.environ)
@@ -130,12 +179,13 @@ def test_an_importer_replaces_and_removes_only_its_own_files(tmp_path: Path) -> 
 
 
 def test_derived_totals_are_the_engine_budget() -> None:
-    """Every derived total is utilization x memory (+ the logged graph pool before vLLM 0.21), and says so."""
+    """Every derived total of a vLLM log is utilization x memory (+ the logged graph pool before vLLM 0.21), and says
+    so (a GPU run's total is the device's peak: test_gpu_profile_is_a_real_measurement)."""
     checked = 0
     for path in ALL_PROFILE_FILES:
         profile = load_profile(path)
         total = profile.measurements.components.total
-        if total is None:
+        if total is None or profile.source.kind != "vllm-log":
             continue
         assert total.provenance.value == "derived", path
         assert total.note and total.note.startswith("DERIVED, not measured: total = gpu_memory_utilization"), path

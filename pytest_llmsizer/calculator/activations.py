@@ -1,4 +1,5 @@
-"""Activation peak of vLLM's profile run (``torch peak memory increase``), per GPU.
+"""Activation peak of vLLM's profile run (``torch peak memory increase``), per GPU, and the forward-pass terms of
+a plain transformers run.
 
 vLLM sizes its KV pool after a dummy forward pass at max_num_batched_tokens tokens spread over
 min(max_num_seqs, T) requests, followed by a sampler warm-up over those requests with top-k/top-p. The peak is the
@@ -21,18 +22,46 @@ def sampler_coefficient(version: tuple[int, int], table: dict[str, float] | None
     return k.SAMPLER_BYTES_PER_SEQ_VOCAB[bucket], k.SAMPLER_COEFFICIENT_SOURCE
 
 
-def forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> float:
-    """Live tensors of one decoder layer's forward pass over ``tokens`` tokens on one rank."""
+def _layer_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> float:
+    """The hidden states, attention projections and dense MLP of one decoder layer over ``tokens`` tokens."""
     h, d = arch.hidden_size, arch.head_dim
     qkv = (arch.num_attention_heads + 2 * arch.num_kv_heads) * d / tp
     dense = 3 * arch.intermediate_size / tp if "dense" in arch.layer_mlp else 0
-    per_token = 2 * h + qkv + dense
-    total = act_bytes * tokens * per_token
-    if arch.moe is not None and "moe" in arch.layer_mlp:
+    return act_bytes * tokens * (2 * h + qkv + dense)
+
+
+def _has_moe(arch: ModelArch) -> bool:
+    return arch.moe is not None and "moe" in arch.layer_mlp
+
+
+def forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> float:
+    """Live tensors of one decoder layer's forward pass over ``tokens`` tokens on one rank (vLLM: its fused-MoE
+    kernel holds the gate/up/down intermediates of at most FUSED_MOE_CHUNK_TOKENS tokens at a time)."""
+    total = _layer_bytes(arch, tokens, tp, act_bytes)
+    if arch.moe is not None and _has_moe(arch):
         chunk = min(tokens, k.FUSED_MOE_CHUNK_TOKENS)
         moe = arch.moe
         total += act_bytes * chunk * moe.experts_per_token * 3 * moe.expert_intermediate_size / tp
         total += 4 * tokens * moe.num_experts  # router logits in fp32
+    return total
+
+
+def transformers_forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> float:
+    """Live tensors of one decoder layer's forward pass in Hugging Face transformers (5.x) over ``tokens`` tokens.
+
+    The MoE term is not vLLM's. transformers' default experts implementation is ``grouped_mm`` (5.17:
+    ``integrations/moe.py``, ``grouped_mm_experts_forward``; where torch has no grouped-GEMM kernel for the GPU it
+    loops over the experts into the same outputs): it gathers a copy of every token for each of its top-k experts,
+    S = tokens x top_k rows of the hidden size, and runs every expert at once, with no chunking. Its last step
+    holds four [S, hidden] tensors at once: the sorted inputs, the masked down-projection output, the output weighted
+    by the router and that output put back in token order. The expert intermediates ([S, 2 x I_e], [S, I_e]) are
+    freed before that. For Qwen3-30B-A3B at 2 x 512 tokens that is
+    4 x 8192 x 2048 x 2 B = 0.125 GiB, where vLLM's term gives 0.035 GiB."""
+    total = _layer_bytes(arch, tokens, tp, act_bytes)
+    if arch.moe is not None and _has_moe(arch):
+        moe = arch.moe
+        total += act_bytes * 4 * tokens * moe.experts_per_token * arch.hidden_size
+        total += 4 * tokens * moe.num_experts  # router probabilities in fp32
     return total
 
 

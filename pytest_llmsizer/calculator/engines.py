@@ -15,10 +15,16 @@ from typing import Any
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import deepseek_v4
-from pytest_llmsizer.calculator.activations import forward_bytes, vllm_activation_peak
+from pytest_llmsizer.calculator.activations import transformers_forward_bytes, vllm_activation_peak
 from pytest_llmsizer.calculator.coefficient_set import BUILTIN_NAME, CoefficientSet, builtin_set
 from pytest_llmsizer.calculator.cuda_graphs import bound_release, logged_graph_bytes
-from pytest_llmsizer.calculator.feasibility import length_problem, memory_problems, parallel_problems
+from pytest_llmsizer.calculator.feasibility import (
+    length_problem,
+    memory_problems,
+    parallel_problems,
+    pipeline_parallel_problem,
+    removed_architecture_problem,
+)
 from pytest_llmsizer.calculator.kv_cache import (
     KvLayout,
     kv_capacity,
@@ -102,6 +108,16 @@ def _rocm_load(coefficients: CoefficientSet | None) -> dict | None:
     return {**coefficients.table("rocm_load"), "load_growth_gib": coefficients.table("rocm_load_growth_gib")}
 
 
+V0_DEFAULTS_VERSION = (0, 7)
+"""The newest (major, minor) whose API server ran the V0 engine by default (V1 became the default in 0.8)."""
+
+
+def runs_on_v0(arch: ModelArch, version: tuple[int, int]) -> bool:
+    """Whether vLLM runs this model on its V0 engine: every model before 0.8; encoder-decoder models (Mllama), which
+    V1 never served, until V0's removal in 0.11."""
+    return version <= V0_DEFAULTS_VERSION or arch.cross_attention is not None
+
+
 def batch_defaults(version: tuple[int, int], gpu_memory_bytes: int, gpu_name: str | None,
                    max_model_len: int) -> k.BatchDefaults:
     """vLLM's max_num_batched_tokens / max_num_seqs defaults for the API server, by version and GPU size."""
@@ -141,12 +157,14 @@ def kv_tokens_from_blocks(num_gpu_blocks: int, block_size: int | None) -> int:
     return num_gpu_blocks * (block_size or k.DEFAULT_BLOCK_SIZE)
 
 
-def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: CoefficientSet | None = None,
+def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: CoefficientSet | None = None, *,
+                       rotary_cache: bool = True,
                        ) -> tuple[list[int], list[range], dict[str, int], list[dict[str, int]],
                                   list[RocmLoadFeatures | None]]:
     """Weight bytes per pipeline stage as vLLM logs them ("Model loading took"), the first stage's bytes by kind,
     and per stage the platform's load-figure terms beyond the weights and the features they are priced from (ROCm:
-    ``calculator.platform``; the calibration fits the reserves to these features, so they have this one home)."""
+    ``calculator.platform``; the calibration fits the reserves to these features, so they have this one home).
+    ``rotary_cache=False`` leaves out vLLM's max_position x rotary_dim cos/sin buffer, for an engine that has none."""
     arch = req.arch
     sh = Sharding(
         tp=req.tensor_parallel_size, pp=req.pipeline_parallel_size, dp=req.data_parallel_size,
@@ -154,7 +172,7 @@ def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: Coefficie
         language_model_only=req.language_model_only,
     )
     stages = pipeline_stages(arch.num_layers, sh.pp)
-    rotary = rotary_cache_bytes(arch, dtype)
+    rotary = rotary_cache_bytes(arch, dtype) if rotary_cache else 0
     totals: list[int] = []
     first_breakdown: dict[str, int] = {}
     platform_terms: list[dict[str, int]] = []
@@ -235,9 +253,23 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     if not max_model_len:
         raise EstimateError(f"{arch.id}: the config gives no max_position_embeddings; pass --max-model-len")
     problems = parallel_problems(arch, tp, req.data_parallel_size, req.enable_expert_parallel)
+    if (no_pp := pipeline_parallel_problem(arch, pp)):
+        problems.insert(0, no_pp)
+    if (removed := removed_architecture_problem(arch, version)):
+        problems.insert(0, removed)
     if (too_long := length_problem(max_model_len, arch.max_model_len_limit, req.allow_long_max_model_len)):
         problems.append(too_long)
-    defaults = batch_defaults(version, req.gpu_memory_bytes, req.gpu_name, max_model_len)
+    # vLLM 0.8-0.10 ran encoder-decoder models (Mllama) on the V0 engine, with V0's scheduler defaults
+    v0 = runs_on_v0(arch, version)
+    defaults = batch_defaults(min(version, V0_DEFAULTS_VERSION) if v0 else version, req.gpu_memory_bytes,
+                              req.gpu_name, max_model_len)
+    if arch.cross_attention is not None:
+        assumptions.append(
+            f"{arch.cross_attention.architecture} ran on vLLM's V0 engine only (0.10.2 was the last release to "
+            f"serve it); the figures are V0's: every one of the {arch.num_layers} "
+            f"decoder layers gets KV pages from one pool, the {len(arch.cross_attention.layers)} cross-attention "
+            f"layers included; a request with an image also holds up to {arch.cross_attention.encoder_tokens_per_image}"
+            " encoder tokens there, which the token capacity and concurrency here do not subtract")
     batched = req.max_num_batched_tokens or defaults.max_num_batched_tokens
     seqs = min(req.max_num_seqs or defaults.max_num_seqs, batched)
     block = req.block_size or (deepseek_v4.DEFAULT_BLOCK_SIZE if arch.compressed_attention else k.DEFAULT_BLOCK_SIZE)
@@ -312,7 +344,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
         graphs, graph_terms = bound_release(graph_terms, free)
     total = weights + kv_bytes + activations + non_torch + graphs
 
-    memory, longest = memory_problems(kv_available, limiting, max_model_len, fits_len)
+    memory, longest = memory_problems(kv_available, limiting, max_model_len, fits_len, v0=v0)
     problems += memory
     inputs = _common_inputs(req, dtype) | {
         "engine_version": req.engine_version,
@@ -368,14 +400,20 @@ def estimate_transformers(req: EstimateRequest) -> Estimate:
     assumptions = list(req.assumptions) + unexplained_key_assumptions(arch)
     dtype = serving_dtype(arch, req.dtype)
     tp = req.tensor_parallel_size
-    weights_per_stage, stages, weights_by_kind, _, _ = _weights_per_stage(req, dtype)
+    # Hugging Face's rotary embedding keeps only inv_freq (head_dim / 2 floats) and computes cos/sin for the positions
+    # of each forward, so there is no max_position x rotary_dim cache as in vLLM: on the H200 profiles
+    # (profiles/gpu-transformers) memory_allocated() after load is 2 bytes x parameters to within 2 MiB, where
+    # vLLM's cache would add 0.031 GiB for Llama-3.1-8B and 0.244 GiB for Mistral-Nemo (max_position 1,024,000).
+    weights_per_stage, stages, weights_by_kind, _, _ = _weights_per_stage(req, dtype, rotary_cache=False)
     stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
     weights = weights_per_stage[stage]
-    seq_len = req.input_len + req.output_len
+    # generate() caches the prompt and every generated token it feeds back; the last one is sampled, never fed, so a
+    # sequence ends holding input + output - 1 tokens (1087 of 1024 + 64 on the H200 profiles, in every layer).
+    seq_len = req.input_len + max(req.output_len - 1, 0)
     specs = layer_specs(arch, stages[stage], tp, req.kv_cache_dtype, dtype)
     kv = req.batch_size * request_kv_bytes(specs, seq_len)
     act_b = dtype_bytes(dtype)
-    prefill = forward_bytes(arch, req.batch_size * req.input_len, tp, act_b)
+    prefill = transformers_forward_bytes(arch, req.batch_size * req.input_len, tp, act_b)
     logits = req.batch_size * arch.vocab_size * k.LOGITS_BYTES
     activations = int(max(prefill, 0) + logits)
     coefficients = _coefficients(req, None, assumptions)

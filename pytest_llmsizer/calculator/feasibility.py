@@ -10,7 +10,9 @@ fails on an assertion without a message, a sentence naming that assertion):
 * expert parallelism: the experts split evenly over the EP group (TP x DP);
 * ``_get_and_verify_max_len``: max_model_len above the model's derived limit needs VLLM_ALLOW_LONG_MAX_MODEL_LEN;
 * ``determine_available_memory`` / ``check_enough_kv_cache_memory``: some KV memory, and room for one request of
-  max_model_len ("To serve at least one request ...").
+  max_model_len ("To serve at least one request ..."); on the V0 engine ``raise_if_cache_size_invalid``: some
+  blocks, and max_model_len at most block_size x num_gpu_blocks ("The model's max seq len ... is larger than ...");
+* ``_ModelRegistry._raise_for_unsupported``: an architecture vLLM has removed (``_PREVIOUSLY_SUPPORTED_MODELS``).
 
 Pure functions of the request and the numbers the engine model computed; no I/O.
 """
@@ -22,6 +24,42 @@ from collections.abc import Callable
 from pytest_llmsizer.calculator.kv_cache import KvCapacity
 from pytest_llmsizer.catalog.arch import ModelArch
 from pytest_llmsizer.units import GiB
+
+REMOVED_ARCHITECTURES: dict[str, tuple[int, int, int]] = {"MllamaForConditionalGeneration": (0, 10, 2)}
+"""Architectures the calculator can read that vLLM has since removed, with the last release that served them: vLLM's
+``_PREVIOUSLY_SUPPORTED_MODELS`` (0.16.0 and 0.17.0 ``model_executor/models/registry.py``: "encoder-decoder models
+except whisper have been removed for V0 deprecation"). Versions are compared as (major, minor), so a removal at
+0.10.2 refuses 0.11 and later."""
+
+
+WITHOUT_PIPELINE_PARALLEL: frozenset[str] = frozenset({"MllamaForConditionalGeneration"})
+"""Architectures the calculator can read whose vLLM model class does not implement ``SupportsPP`` (0.7.0
+``model_executor/models/mllama.py``: ``MllamaForConditionalGeneration(nn.Module, SupportsMultiModal)``), so
+``ModelConfig.verify_with_parallel_config`` refuses pipeline parallelism."""
+
+
+def pipeline_parallel_problem(arch: ModelArch, pp: int) -> str | None:
+    """vLLM's refusal of pipeline parallelism for a model class without ``SupportsPP``, or None."""
+    name = arch.cross_attention.architecture if arch.cross_attention is not None else None
+    if pp <= 1 or name not in WITHOUT_PIPELINE_PARALLEL:
+        return None
+    return ("Pipeline parallelism is not supported for this model. Supported models implement the `SupportsPP` "
+            "interface.")
+
+
+def removed_architecture_problem(arch: ModelArch, version: tuple[int, int]) -> str | None:
+    """vLLM's words for an architecture it no longer serves at ``version``, or None.
+
+    With the default ``--model-impl auto`` vLLM first tries its Transformers modeling backend for an architecture it
+    does not register; for Mllama that backend cannot stand in (its multimodal processing info asks the processor
+    for ``_get_num_multimodal_tokens``, which MllamaProcessor lacks, and it has no cross-attention KV), so the
+    deployment fails either way; the registry's message is the one that names the cause."""
+    name = arch.cross_attention.architecture if arch.cross_attention is not None else None
+    last = REMOVED_ARCHITECTURES.get(name or "")
+    if last is None or version <= last[:2]:
+        return None
+    return (f"Model architecture {name} was supported in vLLM until v{'.'.join(map(str, last))}, and is not "
+            "supported anymore. Please use an older version of vLLM if you want to use this model architecture.")
 
 
 def parallel_problems(arch: ModelArch, tp: int, dp: int, expert_parallel: bool) -> list[str]:
@@ -61,12 +99,20 @@ def length_problem(max_model_len: int, limit: int | None, allow_long: bool) -> s
 
 
 def memory_problems(kv_available: int, capacity: KvCapacity, max_model_len: int,
-                    fits_len: Callable[[int], bool]) -> tuple[list[str], int | None]:
+                    fits_len: Callable[[int], bool], *, v0: bool = False) -> tuple[list[str], int | None]:
     """No KV memory at all, or not enough for one request of max_model_len; with the longest max_model_len that
-    would fit (None when max_model_len fits or there is no KV memory)."""
+    would fit (None when max_model_len fits or there is no KV memory). ``v0``: the V0 engine's check and words
+    (0.7.0 ``worker.raise_if_cache_size_invalid``, the same text a vLLM 0.3 log of QwenLM/Qwen3#16 shows)."""
     if kv_available <= 0 or capacity.num_blocks <= 0:
         return ["No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
                 "initializing the engine."], None
+    if v0:
+        stored = capacity.block_size * capacity.num_blocks
+        if max_model_len <= stored:
+            return [], None
+        return [f"The model's max seq len ({max_model_len}) is larger than the maximum number of tokens that can be "
+                f"stored in KV cache ({stored}). Try increasing `gpu_memory_utilization` or decreasing "
+                "`max_model_len` when initializing the engine."], stored
     if capacity.request_bytes <= kv_available:
         return [], None
     longest = longest_fitting_length(max_model_len, fits_len)

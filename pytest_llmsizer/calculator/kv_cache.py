@@ -233,13 +233,17 @@ def kv_capacity(specs: list[LayerKv], available_bytes: int, *, block_size: int, 
 
 
 def request_kv_bytes(specs: list[LayerKv], tokens: int) -> int:
-    """KV bytes one sequence of ``tokens`` holds on one rank, without paging (plain engines)."""
+    """KV bytes one sequence of ``tokens`` cached tokens holds on one rank, without paging (plain engines).
+
+    A sliding or chunked layer keeps the last window - 1 tokens, as transformers' DynamicSlidingWindowLayer does (the
+    next query, counting itself, then sees a window's worth): gemma-3-1b-it's 22 local layers on the H200 held 511
+    tokens each with window 512 (profiles/gpu-transformers)."""
     total = 0.0
     for s in specs:
         if s.kind == "state":
             total += s.state_bytes
         elif s.kind in ("sliding", "chunked") and s.window:
-            total += min(tokens, s.window) * s.bytes_per_token
+            total += min(tokens, max(s.window - 1, 1)) * s.bytes_per_token
         else:
             total += tokens * s.bytes_per_token
     return int(total)

@@ -180,6 +180,12 @@ def _mlp_layer(arch: ModelArch, kind: str, sh: Sharding) -> Inventory:
     return c
 
 
+def cross_attention_extra_parameters(arch: ModelArch) -> int:
+    """What a Mllama cross-attention layer holds beyond a self-attention layer of the same shape: q_norm and k_norm
+    (head_dim each, replicated) and the tanh gates cross_attn_attn_gate and cross_attn_mlp_gate (one each)."""
+    return 2 * arch.head_dim + 2
+
+
 def layer_inventory(arch: ModelArch, index: int, sh: Sharding) -> Inventory:
     """Parameters of one decoder layer on one rank, by kind."""
     kind = arch.layer_attention[index]
@@ -191,10 +197,23 @@ def layer_inventory(arch: ModelArch, index: int, sh: Sharding) -> Inventory:
     elif kind == "mamba":
         c += _mamba_layer(arch, sh.tp)
     c += _mlp_layer(arch, arch.layer_mlp[index], sh)
-    # a block with one mixer (Nemotron-H patterns: Mamba, attention or MLP alone) has one norm, else two
+    if arch.cross_attention is not None and index in arch.cross_attention.layers:
+        c["norm"] += cross_attention_extra_parameters(arch)
+    # a block with one mixer (Nemotron-H patterns: Mamba, attention or MLP alone) has one norm, else two; Gemma-2/3
+    # also normalise both mixers' outputs (two more)
     one_mixer = kind == "none" or arch.layer_mlp[index] == "none"
-    c["norm"] += (1 if one_mixer else 2) * arch.hidden_size
+    c["norm"] += (1 if one_mixer else 4 if arch.sandwich_norms else 2) * arch.hidden_size
     return c
+
+
+def _vision_per_rank(arch: ModelArch, sh: Sharding) -> float:
+    """The vision tower on one rank: split over TP where its model code always splits it (Mllama), else whole or
+    split as ``mm_encoder_tp_mode`` says."""
+    vision = arch.vision
+    assert vision is not None
+    if vision.tp_split_parameters:
+        return vision.num_parameters - vision.tp_split_parameters + vision.tp_split_parameters / sh.tp
+    return vision.num_parameters / (1 if sh.replicate_vision else sh.tp)
 
 
 def stage_inventory(arch: ModelArch, layers: range, *, first: bool, last: bool, sh: Sharding) -> Inventory:
@@ -202,17 +221,18 @@ def stage_inventory(arch: ModelArch, layers: range, *, first: bool, last: bool, 
     c: Inventory = Inventory()
     rows = padded_vocab_per_rank(arch.vocab_size, sh.tp)
     if first:
-        c["embedding"] += rows * arch.hidden_size
+        c["embedding"] += padded_vocab_per_rank(arch.vocab_size + arch.extra_embedding_rows, sh.tp) * arch.hidden_size
         if arch.vision is not None and not sh.language_model_only:
-            c["vision"] += arch.vision.num_parameters / (1 if sh.replicate_vision else sh.tp)
+            c["vision"] += _vision_per_rank(arch, sh)
     if last:
         c["norm"] += arch.hidden_size
         if not arch.tie_word_embeddings or not first:
             c["lm_head"] += rows * arch.hidden_size
-    # layers of the same (attention, MLP) kind hold the same parameters: price each kind once
-    kinds: dict[tuple[str, str], list[int]] = {}
+    # layers of the same (attention, MLP, cross-attention or not) kind hold the same parameters: price each once
+    cross = set(arch.cross_attention.layers) if arch.cross_attention is not None else set()
+    kinds: dict[tuple[str, str, bool], list[int]] = {}
     for i in layers:
-        kinds.setdefault((arch.layer_attention[i], arch.layer_mlp[i]), []).append(i)
+        kinds.setdefault((arch.layer_attention[i], arch.layer_mlp[i], i in cross), []).append(i)
     for indices in kinds.values():
         one = layer_inventory(arch, indices[0], sh)
         for kind, params in one.items():
@@ -230,10 +250,10 @@ def total_parameters(arch: ModelArch) -> int:
         return v4_total(arch)
     sh = Sharding()
     c = stage_inventory(arch, range(arch.num_layers), first=True, last=True, sh=sh)
-    pad = padded_vocab_per_rank(arch.vocab_size, 1) - arch.vocab_size
-    c["embedding"] -= pad * arch.hidden_size
+    embedding_rows = arch.vocab_size + arch.extra_embedding_rows
+    c["embedding"] -= (padded_vocab_per_rank(embedding_rows, 1) - embedding_rows) * arch.hidden_size
     if c.get("lm_head"):
-        c["lm_head"] -= pad * arch.hidden_size
+        c["lm_head"] -= (padded_vocab_per_rank(arch.vocab_size, 1) - arch.vocab_size) * arch.hidden_size
     return int(sum(c.values()))
 
 

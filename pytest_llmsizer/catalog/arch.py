@@ -106,6 +106,25 @@ class VisionSpec(_Frozen):
     hidden_size: int | None = None
     num_layers: int | None = None
     intermediate_size: int | None = None
+    tp_split_parameters: int = Field(default=0, ge=0, description="parameters the model code always splits over "
+                                     "tensor-parallel ranks, whatever mm_encoder_tp_mode says (Mllama's tower is "
+                                     "built from QKV/column/row-parallel linears); the rest is replicated")
+
+
+class CrossAttentionSpec(_Frozen):
+    """Decoder layers that attend to the vision tower's output instead of the text (Mllama, Llama-3.2-Vision).
+
+    Such a layer has the projections of a self-attention layer plus q/k RMS norms and two tanh gates; its KV cache
+    holds the image's encoder tokens, not text tokens. vLLM served it only on the V0 engine, whose cache engine
+    allocates every decoder layer the same pages from one pool (``CacheEngine``: ``num_hidden_layers`` layers),
+    so for KV purposes these layers count as full-attention layers (``layer_attention`` says "full")."""
+
+    architecture: str = Field(description="the config's architectures[0], the name vLLM's model registry refuses "
+                              "after it removed the model")
+    layers: tuple[int, ...] = Field(description="decoder layer indices (0-based) that are cross-attention layers")
+    encoder_tokens_per_image: int = Field(gt=0, description="vision tokens one image holds in the cross-attention "
+                                          "KV: max_num_tiles x ((image_size / 14)^2 + 1) (V0 "
+                                          "get_max_mllama_image_tokens)")
 
 
 class QuantSpec(_Frozen):
@@ -152,6 +171,8 @@ class ModelArch(_Frozen):
     head_dim: int = Field(gt=0, description="from config head_dim when given, else hidden / heads")
     v_head_dim: int | None = Field(default=None, gt=0, description="None = head_dim")
     vocab_size: int = Field(gt=0)
+    extra_embedding_rows: int = Field(default=0, ge=0, description="rows embed_tokens holds beyond vocab_size "
+                                      "(Mllama: 8 image-token rows; lm_head keeps vocab_size)")
     intermediate_size: int = Field(ge=0, description="dense MLP width")
     tie_word_embeddings: bool = False
     mlp_gated: bool = True
@@ -159,6 +180,9 @@ class ModelArch(_Frozen):
     attention_bias: bool = Field(default=False, description="q/k/v projections carry biases (Qwen2, OPT)")
     attention_out_gate: bool = Field(default=False, description="Qwen3-Next style output gate doubles q_proj")
     qk_norm: bool = False
+    sandwich_norms: bool = Field(default=False, description="each layer also normalises the attention and MLP "
+                                 "outputs (post_attention / pre_ and post_feedforward RMSNorms: Gemma-2/3): four "
+                                 "hidden-size norms per layer, not two")
     max_position_embeddings: int | None = None
     derived_max_model_len: int | None = Field(default=None, description="vLLM's derived max_model_len when it "
                                               "differs from max_position_embeddings (rope scaling factor)")
@@ -184,6 +208,7 @@ class ModelArch(_Frozen):
     linear_attention: LinearAttentionSpec | None = None
     mamba: MambaSpec | None = None
     vision: VisionSpec | None = None
+    cross_attention: CrossAttentionSpec | None = None
     compressed_attention: CompressedAttentionSpec | None = None
     num_mtp_layers: int = Field(default=0, ge=0, description="multi-token-prediction layers (not loaded by default)")
     mtp_layer_attention: tuple[AttentionKind, ...] = Field(
@@ -198,10 +223,12 @@ class ModelArch(_Frozen):
                                                        "quoted (file and note)")
     num_parameters_reported_rounding: int | None = Field(default=None, description="precision of a rounded "
                                                          "published figure (3.8B -> 50e6)")
+    num_parameters_reported_model: str | None = Field(
+        default=None, description="catalog id of the model the reported total really counts, when the source "
+        "attributes another model's total to this one (the evidence is in num_parameters_reported_source)")
     reported_count_includes: tuple[str, ...] = Field(
         default=(), description="named physical reasons the reported total differs from the served inventory "
-        "(calculator.params.REPORTED_COUNT_TERMS): mtp, mtp_embeddings, embeddings_counted_twice, mxfp4_scales, "
-        "vision_tower")
+        "(calculator.params.REPORTED_COUNT_TERMS): mtp, mtp_embeddings, embeddings_counted_twice, mxfp4_scales")
     unexplained_config_keys: tuple[str, ...] = Field(
         default=(), description="config keys neither read by the architecture reader nor on the list of keys "
         "that do not change memory (catalog.config_keys): the estimate may be wrong")
@@ -236,4 +263,9 @@ class ModelArch(_Frozen):
             raise ValueError("mamba layers need mamba")
         if "moe" in self.layer_mlp and self.moe is None:
             raise ValueError("moe layers need moe")
+        if self.cross_attention is not None:
+            bad = [i for i in self.cross_attention.layers if not 0 <= i < len(self.layer_attention)]
+            if bad or len(set(self.cross_attention.layers)) != len(self.cross_attention.layers):
+                raise ValueError(f"cross_attention.layers must be distinct layer indices below "
+                                 f"{len(self.layer_attention)}, got {list(self.cross_attention.layers)}")
         return self

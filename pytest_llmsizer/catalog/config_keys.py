@@ -60,8 +60,10 @@ READ_VISION_KEYS = frozenset({
     "projector_output_dim", "text_hidden_size", "spatial_merge_size", "merge_kernel_size", "num_channels",
     "in_chans", "model_type", "hidden_act", "image_size", "position_embedding_size", "projector_input_dim",
     "vision_output_dim", "pixel_shuffle_ratio", "mm_hidden_size", "vision_use_head",
+    # Mllama's tiled tower (catalog/mllama.py): tile and aspect-ratio embedding tables, gated global layers
+    "max_num_tiles", "supported_aspect_ratios", "num_global_layers", "intermediate_layers_indices",
 })
-"""Keys ``hf_config._vision`` reads from ``vision_config``."""
+"""Keys ``hf_config._vision`` (and, for Mllama, ``mllama.vision_spec``) reads from ``vision_config``."""
 
 
 def _why(reason: str, *keys: str) -> dict[str, str]:
@@ -133,11 +135,10 @@ NO_MEMORY_EFFECT_VISION: dict[str, str] = {
            "the split into heads", "num_attention_heads", "num_heads", "attention_heads", "vt_num_attention_heads",
            "head_dim", "global_head_dim", "num_key_value_heads"),
     **_why("a scalar in the computation (norm epsilon, rope frequency, initialisation, dropout): values, not "
-           "shapes", "layer_norm_eps", "rms_norm_eps", "rope_theta", "rope_parameters", "initializer_range",
+           "shapes", "layer_norm_eps", "rms_norm_eps", "norm_eps", "rope_theta", "rope_parameters", "initializer_range",
            "attention_dropout", "dropout", "projector_hidden_act", "hidden_act_fn", "window_size",
            "fullatt_block_indexes", "tokens_per_second", "vision_feature_layer", "vision_feature_select_strategy",
-           "max_position_embeddings", "pooling_kernel_size", "max_num_tiles", "supported_aspect_ratios",
-           "num_global_layers", "deepstack_visual_indexes"),
+           "max_position_embeddings", "pooling_kernel_size", "deepstack_visual_indexes"),
 }
 """``vision_config`` keys that do not change the vision tower's weights, each with why (input resolution and
 tiling change the encoder's activation during profiling, which the calculator folds into the activation peak)."""

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from pytest_llmsizer.catalog import mllama
 from pytest_llmsizer.catalog.arch import (
     AttentionKind,
     IndexerSpec,
@@ -38,6 +39,10 @@ QKV_BIAS_TYPES = frozenset({"qwen2", "qwen2_vl", "qwen2_5_vl", "qwen2_moe", "opt
 TIED_BY_DEFAULT_TYPES = frozenset({"opt", "gpt2", "RefinedWebModel", "falcon"})
 # Families whose MoE router carries an fp32 e_score_correction_bias per expert (noaux_tc routing).
 ROUTER_BIAS_TYPES = frozenset({"deepseek_v3", "deepseek_v32", "kimi_k2", "nemotron_h", "glm4_moe", "minimax_m2"})
+SANDWICH_NORM_TYPES = frozenset({"gemma2", "gemma3", "gemma3_text"})
+"""Families whose decoder layer has four RMSNorms (input, post_attention, pre_feedforward, post_feedforward: HF
+``Gemma2DecoderLayer`` / ``Gemma3DecoderLayer``). With them the inventory reproduces the published totals of
+gemma-2-9b-it, gemma-3-1b-it and (the figure llm-sizer files under gemma-3-27b-it) Gemma-2-27B to the parameter."""
 QK_NORM_TYPES = frozenset({"qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl_moe_text", "qwen3_5_moe_text",
                            "gemma3", "gemma3_text", "gemma4_text", "qwen3_vl_moe", "qwen3_5_moe", "olmo2"})
 
@@ -316,7 +321,8 @@ LEARNED_POSITION_VISION_TYPES = frozenset({"siglip_vision_model", "llama4_vision
 
 def _vision(config: Config) -> VisionSpec | None:
     """Estimate a vision tower's parameters from its config: layers x (4 h^2 attention + 2 or 3 h I MLP) + patch
-    embedding + position table + projector into the language model."""
+    embedding + position table (+ SigLIP's post-norm and pooling head) + projector into the language model. For
+    Gemma-3-27B this is exact: 416,866,032 + 6,194,304 (``tests/test_model_catalog.py`` spells it out)."""
     vc = config.get("vision_config")
     if not isinstance(vc, Mapping):
         return None
@@ -338,7 +344,7 @@ def _vision(config: Config) -> VisionSpec | None:
     positions = int(_first(vc, "num_position_embeddings", "position_embedding_size", default=0) or 0)
     if not positions and vision_type in LEARNED_POSITION_VISION_TYPES and vc.get("image_size"):
         positions = (int(vc["image_size"]) // patch) ** 2 + (1 if vision_type == "llama4_vision_model" else 0)
-    head = 0
+    head = 2 * hidden if vision_type == "siglip_vision_model" else 0  # SigLIP's post_layernorm (weight + bias)
     if vc.get("vision_use_head"):  # SigLIP attention-pooling head: one attention block + MLP + probe
         head = 4 * hidden * hidden + 2 * hidden * inter + 2 * hidden
     # projector into the language model
@@ -355,6 +361,9 @@ def _vision(config: Config) -> VisionSpec | None:
     elif out_hidden:
         merged = hidden * merge * merge
         projector = merged * merged + merged * int(out_hidden)
+    elif config.get("model_type") == "gemma3":
+        # Gemma3MultiModalProjector: mm_input_projection_weight (vision hidden x text hidden) and mm_soft_emb_norm
+        projector = hidden * int(text_config(config).get("hidden_size") or 0) + hidden
     total = layers * per_layer + patch_embed + positions * hidden + head + projector
     return VisionSpec(num_parameters=int(total), hidden_size=hidden, num_layers=layers, intermediate_size=inter)
 
@@ -516,22 +525,25 @@ def _kimi_explained(unexplained: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _refuse_unmodelled(cfg: Config, model_id: str) -> None:
-    """Features the calculator does not price: refusing is better than a silent error (the key is read here)."""
-    if cfg.get("cross_attention_layers"):
-        raise CatalogError(f"{model_id}: cross-attention layers (Mllama) are not modelled yet: their KV cache "
-                           "holds image tokens, not text tokens")
+    """Features the calculator does not price: refusing is better than a silent error (the key is read here). Each
+    reason says what vLLM builds or allocates that the estimate would miss."""
     if cfg.get("hidden_size_per_layer_input") and cfg.get("vocab_size_per_layer_input"):
-        raise CatalogError(f"{model_id}: per-layer input embeddings (Gemma-3n hidden_size_per_layer_input) are "
-                           "not modelled yet")
+        raise CatalogError(f"{model_id}: per-layer input embeddings (Gemma-3n hidden_size_per_layer_input) are not "
+                           "priced: vLLM loads embed_tokens_per_layer (vocab_size_per_layer_input x layers x "
+                           "hidden_size_per_layer_input) and per_layer_model_projection besides the usual weights")
     if cfg.get("num_kv_shared_layers"):
-        raise CatalogError(f"{model_id}: KV sharing across layers (num_kv_shared_layers) is not modelled yet")
+        raise CatalogError(f"{model_id}: KV sharing (num_kv_shared_layers) is not modelled: vLLM gives the last "
+                           "num_kv_shared_layers layers no KV cache of their own (they read an earlier layer's), "
+                           "so the calculator would price KV pages vLLM never allocates")
     if cfg.get("use_double_wide_mlp"):
-        raise CatalogError(f"{model_id}: double-wide MLPs of KV-shared layers (use_double_wide_mlp) are not "
-                           "modelled yet")
+        raise CatalogError(f"{model_id}: double-wide MLPs (use_double_wide_mlp) are not modelled: the KV-shared "
+                           "layers' MLP is 2 x intermediate_size wide, which the calculator would price at "
+                           "intermediate_size")
     embed_dim, hidden = cfg.get("word_embed_proj_dim"), _first(cfg, "hidden_size", "n_embd", "d_model")
     if embed_dim and hidden and embed_dim != hidden:
-        raise CatalogError(f"{model_id}: OPT word_embed_proj_dim {embed_dim} differs from hidden_size {hidden} "
-                           "(project_in/project_out layers are not modelled yet)")
+        raise CatalogError(f"{model_id}: OPT word_embed_proj_dim {embed_dim} differs from hidden_size {hidden}: "
+                           "vLLM builds a word_embed_proj_dim-wide embedding and replicated project_in / "
+                           "project_out linears, which the calculator does not price")
 
 
 def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = None,
@@ -578,6 +590,9 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
             raise CatalogError(f"{model_id}: no head_dim and hidden_size {hidden} is not divisible by {heads} heads")
         head_dim = hidden // heads
     vocab = _require_int(cfg, model_id, "vocab_size", "padded_vocab_size")
+    cross = None
+    if cfg.get("cross_attention_layers"):  # Mllama: its own reader for the cross layers and the tiled tower
+        cross = mllama.cross_attention_spec(config, cfg["cross_attention_layers"], num_layers, model_id)
     moe = _moe(cfg, hidden, model_id)
     inter = _first(cfg, "intermediate_size_mlp", "intermediate_size", "ffn_hidden_size", "ffn_dim", "n_inner")
     if inter is None:
@@ -625,6 +640,7 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         head_dim=int(head_dim),
         v_head_dim=mla.v_head_dim if mla else (int(cfg["v_head_dim"]) if cfg.get("v_head_dim") else None),
         vocab_size=vocab,
+        extra_embedding_rows=mllama.EXTRA_EMBEDDING_ROWS if cross is not None else 0,
         intermediate_size=int(inter),
         tie_word_embeddings=bool(cfg.get("tie_word_embeddings", model_type.startswith("gemma")
                                          or model_type in TIED_BY_DEFAULT_TYPES)),
@@ -638,6 +654,7 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         global_k_eq_v=bool(cfg.get("attention_k_eq_v")),
         dense_mlp_with_moe=bool(moe is not None and cfg.get("enable_moe_block") and cfg.get("intermediate_size")),
         qk_norm=bool(cfg.get("use_qk_norm", model_type in QK_NORM_TYPES)),
+        sandwich_norms=model_type in SANDWICH_NORM_TYPES,
         max_position_embeddings=max_position,
         derived_max_model_len=derived if derived != max_position else None,
         rotary_dim=int(rotary_dim) if rotary_dim else None,
@@ -650,7 +667,8 @@ def arch_from_hf_config(config: Config, model_id: str, *, source: str | None = N
         moe=moe,
         linear_attention=_linear_attention(cfg),
         mamba=_mamba(cfg, hidden),
-        vision=_vision(config),
+        vision=mllama.vision_spec(config, hidden, model_id) if cross is not None else _vision(config),
+        cross_attention=cross,
         num_mtp_layers=int(_first(cfg, "num_nextn_predict_layers", "mtp_num_hidden_layers", default=0) or 0),
         mtp_layer_attention=tuple(mtp_attention),
         mtp_layer_mlp=tuple(mtp_mlp),
