@@ -128,13 +128,14 @@ def logged_graph_bytes(arch: ModelArch, platform: str, version: tuple[int, int],
     warm-up leaves that forward's blocks cached (``cache_release_cause``), else the pool. ``forward_bytes`` is the
     estimate's ``activations.forward_bytes`` at max_num_batched_tokens (its one home); the tables are a
     calibration's (default the built-in set)."""
-    pool, terms = graph_pool_bytes(arch, platform, version, max_num_seqs, layers, pool_table)
+    pool, pool_terms = graph_pool_bytes(arch, platform, version, max_num_seqs, layers, pool_table)
     cause = cache_release_cause(platform, gpu_name, version)
     rho = release_coefficient(platform, version, release_table) if cause else 0.0
     released = round(rho * forward_bytes)
-    terms = {**terms, "pool_bytes": pool, "released_cache_bytes": released,
-             "released_by": cause if released else None, "release_coefficient": rho,
-             "release_basis_bytes": round(forward_bytes) if cause else 0}
+    terms: dict[str, float | int | str | None] = {
+        **pool_terms, "pool_bytes": pool, "released_cache_bytes": released,
+        "released_by": cause if released else None, "release_coefficient": rho,
+        "release_basis_bytes": round(forward_bytes) if cause else 0}
     return pool - released, pool, terms
 
 
