@@ -16,6 +16,7 @@ from pytest_llmsizer.calculator.cuda_graphs import (
 )
 from pytest_llmsizer.calculator.engines import vllm_kv_pool_bytes
 from pytest_llmsizer.calculator.resolve import request_from_options
+from pytest_llmsizer.catalog.gpus import load_gpu_catalog, resolve_gpu
 from pytest_llmsizer.catalog.models import resolve_model
 from pytest_llmsizer.cli import main
 from pytest_llmsizer.units import GiB
@@ -135,9 +136,43 @@ def test_release_coefficient_is_the_exact_buckets_only():
     ("Tesla V100-SXM2-32GB", False), ("NVIDIA A10G", False),
 ])
 def test_which_gpus_run_the_autotune_forward(name, cause):
-    assert (cache_release_cause("cuda", name, (0, 16)) is not None) is cause
-    assert cache_release_cause("rocm", name, (0, 16)) is None
-    assert cache_release_cause("cuda", name, (0, 10)) is None  # older than the records that show a release
+    # the name goes through the catalog (its compute capability), as the estimate's request does; None: no GPU named
+    capability = resolve_gpu(name).compute_capability if name else None
+    assert (cache_release_cause("cuda", capability, (0, 16)) is not None) is cause
+    assert cache_release_cause("rocm", capability, (0, 16)) is None
+    assert cache_release_cause("cuda", capability, (0, 10)) is None  # older than the records that show a release
+
+
+def test_the_autotune_gate_compares_capabilities_as_numbers_and_never_passes_an_amd_target():
+    # "12.0" < "9.0" as strings: Blackwell consumer parts must still pass; a gfx target (HIP would call gfx942 9.4)
+    # is no CUDA capability at all
+    assert cache_release_cause("cuda", "12.0", (0, 16)) and cache_release_cause("cuda", "10.0", (0, 16))
+    assert cache_release_cause("cuda", "8.9", (0, 16)) is None
+    assert cache_release_cause("cuda", "gfx942", (0, 16)) is None
+
+
+def test_every_catalog_gpu_is_classified_by_its_compute_capability():
+    for spec in load_gpu_catalog():
+        runs = cache_release_cause(spec.platform, spec.compute_capability, (0, 16)) is not None
+        assert runs is (spec.vendor == "nvidia" and float(spec.compute_capability) >= 9.0), spec.id
+
+
+def test_a_gpu_outside_the_catalog_is_assumed_sm90_and_the_estimate_names_it():
+    # NVIDIA H20 (Hopper) is in the issue threads but not in the catalog: only its memory size is used
+    est = estimate(request_from_options("meta-llama/Llama-3.1-8B", gpu="NVIDIA H20", gpu_memory_bytes=95 * GiB,
+                                        engine_version="0.11.0"))
+    assert est.inputs["gpu_compute_capability"] is None
+    assert est.details["cuda_graph_terms"]["released_cache_bytes"] > 0
+    assert "not a catalog GPU, SM >= 9.0 assumed" in est.details["cuda_graph_terms"]["released_by"]
+    assert any("GPU 'NVIDIA H20' not in the GPU catalog: taken to be SM >= 9.0" in a for a in est.assumptions)
+
+
+def test_a_named_blackwell_gpu_releases_the_cache_and_assumes_nothing():
+    est = estimate(request_from_options("meta-llama/Llama-3.1-8B", gpu="RTX 5090", engine_version="0.14.0",
+                                        max_model_len=4096))
+    assert est.inputs["gpu_compute_capability"] == "12.0"
+    assert est.details["cuda_graph_terms"]["released_cache_bytes"] > 0
+    assert not any("SM >= 9.0" in a for a in est.assumptions)
 
 
 def test_the_release_is_bounded_by_the_memory_left_free():

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from pytest_llmsizer.catalog.gpus import (
     GpuNameError,
     GpuSpec,
+    cuda_capability,
     list_gpu_ids,
     load_gpu_catalog,
     parse_gpu_catalog,
@@ -327,6 +328,25 @@ def test_entries_are_consistent():
         assert spec.source and spec.memory_basis
 
 
+@pytest.mark.parametrize(("name", "capability"), [
+    ("H100", "9.0"), ("H200", "9.0"), ("B200", "10.0"), ("A100 80GB", "8.0"), ("L4", "8.9"), ("RTX 5090", "12.0"),
+    ("Tesla T4", "7.5"), ("MI300X", "gfx942"), ("MI250X", "gfx90a"), ("RX 7900 XTX", "gfx1100"),
+])
+def test_compute_capability_as_each_runtime_reports_it(name, capability):
+    assert resolve_gpu(name).compute_capability == capability
+
+
+def test_every_entry_names_where_its_compute_capability_comes_from():
+    for spec in load_gpu_catalog():
+        assert spec.compute_capability in spec.source, spec.id
+        assert ("developer.nvidia.com/cuda-gpus" if spec.vendor == "nvidia" else "rocm.docs.amd.com") in spec.source
+
+
+def test_cuda_capability_is_a_comparable_pair_for_nvidia_only():
+    assert cuda_capability("12.0") == (12, 0) > cuda_capability("9.0") == (9, 0)
+    assert cuda_capability("gfx942") is None and cuda_capability(None) is None
+
+
 def test_catalog_is_cached_and_frozen():
     assert load_gpu_catalog() is load_gpu_catalog()
     spec = resolve_gpu("H100")
@@ -352,6 +372,7 @@ def _entry(**overrides: object) -> dict:
         "memory_basis": "cuda_total_read",
         "smi_total_mib": 81559,
         "bandwidth_gbps": None,
+        "compute_capability": "9.0",
         "aliases": ["X100"],
         "source": "test",
     }
@@ -369,6 +390,11 @@ def test_parse_accepts_a_minimal_document():
         ("{", "not valid JSON"),
         (json.dumps({"format": "llmsizer-gpus/2", "gpus": [_entry()]}), "format"),
         (_doc(_entry(vendor="amd")), "platform"),
+        (_doc(_entry(compute_capability="gfx942")), "$.gpus.0: Value error, compute_capability 'gfx942' is not an"),
+        (_doc(_entry(compute_capability="9")), "expected 'major.minor' as CUDA reports it"),
+        (_doc(_entry(compute_capability="9.0\n")), "compute_capability '9.0\\n'"),
+        (_doc(_entry(vendor="amd", platform="rocm", compute_capability="9.4")), "expected the gfx target"),
+        (_doc({k: v for k, v in _entry().items() if k != "compute_capability"}), "compute_capability: Field required"),
         (_doc(_entry(memory_bytes=81000.5)), "memory_bytes"),
         (_doc(_entry(memory_bytes=82000 * MiB)), "exceeds the smi total"),
         (_doc(_entry(memory_bytes=40 * GiB, smi_total_mib=None)), "nominal"),  # 40 GiB for an 80 GB card

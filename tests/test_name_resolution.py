@@ -96,10 +96,10 @@ def test_informal_spellings_with_a_space_and_autoround():
 
 
 def test_ambiguous_gpu_name_is_settled_by_the_memory_given():
-    memory, name, platform, notes = gpu_memory("NVIDIA A100", round(79.15 * 2**30))
-    assert name == "NVIDIA A100-SXM4-80GB" and platform == "cuda" and memory == round(79.15 * 2**30)
-    assert "settles it" in notes[0]
-    _, small, _, _ = gpu_memory("NVIDIA A100", round(39.4 * 2**30))
-    assert small == "NVIDIA A100-PCIE-40GB"
+    found = gpu_memory("NVIDIA A100", round(79.15 * 2**30))
+    assert found.name == "NVIDIA A100-SXM4-80GB" and found.platform == "cuda"
+    assert found.memory_bytes == round(79.15 * 2**30) and found.compute_capability == "8.0"
+    assert "settles it" in found.assumptions[0]
+    assert gpu_memory("NVIDIA A100", round(39.4 * 2**30)).name == "NVIDIA A100-PCIE-40GB"
     with pytest.raises(CatalogError):
         gpu_memory("NVIDIA A100", None)  # without a size the name stays ambiguous

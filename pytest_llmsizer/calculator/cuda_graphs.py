@@ -31,12 +31,12 @@ The pool is outside vLLM's budget before 0.21 (it sits on top of utilization x t
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator.versions import version_bucket
 from pytest_llmsizer.catalog.arch import ModelArch
+from pytest_llmsizer.catalog.gpus import cuda_capability
 from pytest_llmsizer.units import GiB
 
 
@@ -90,25 +90,27 @@ def graph_pool_bytes(arch: ModelArch, platform: str, version: tuple[int, int], m
     return max(0, round(gib * GiB)), terms
 
 
-_SM90_PLUS = re.compile(r"(?<![a-z0-9])(?:g?h\d{2,3}|g?b\d{3})(?![0-9])|blackwell|rtx ?50\d0", re.IGNORECASE)
-"""NVIDIA parts of compute capability >= 9.0 by name: Hopper (H100, H200, H20, H800, GH200), Blackwell (B200, B100,
-GB200, B300, RTX PRO 6000 Blackwell, GeForce RTX 50x0). Everything else NVIDIA in the catalog is Ampere/Ada/Volta/
-Turing (A100, A10, L4, L40S, RTX 4090, V100, T4)."""
+AUTOTUNE_MIN_CAPABILITY = (9, 0)
+"""vLLM's ``kernel_warmup()`` gate for the FlashInfer autotune: ``current_platform.has_device_capability(90)``."""
 
 
-def cache_release_cause(platform: str, gpu_name: str | None, version: tuple[int, int]) -> str | None:
+def cache_release_cause(platform: str, compute_capability: str | None, version: tuple[int, int]) -> str | None:
     """What leaves allocator blocks cached when vLLM starts capturing, or None when nothing does.
 
     ``kernel_warmup()`` runs the FlashInfer autotune (a forward at max_num_batched_tokens) only on CUDA devices of
     compute capability >= 9.0 (``has_device_capability(90)``) with FlashInfer installed; ROCm builds do not ship
-    FlashInfer. A GPU given only by its memory size is taken to be SM >= 9.0 (every NVIDIA record we have is).
-    Versions before ``k.CUDA_GRAPH_RELEASE_SINCE`` are not known to run that forward before capture: none."""
+    FlashInfer. ``compute_capability`` is the catalog's (``GpuSpec.compute_capability``, the one home of that fact);
+    a GPU that is no catalog entry (None: given by its memory size only, or by a name the catalog does not know) is
+    taken to be SM >= 9.0 (every NVIDIA record we have is). Versions before ``k.CUDA_GRAPH_RELEASE_SINCE`` are not
+    known to run that forward before capture: none."""
     if platform != "cuda" or version < k.CUDA_GRAPH_RELEASE_SINCE:
         return None
-    if gpu_name is not None and not _SM90_PLUS.search(gpu_name):
-        return None
+    if compute_capability is not None:
+        sm = cuda_capability(compute_capability)  # None: an AMD gfx target, no CUDA device
+        if sm is None or sm < AUTOTUNE_MIN_CAPABILITY:
+            return None
     return "FlashInfer autotune forward at max_num_batched_tokens before capture (SM >= 9.0)" + (
-        "" if gpu_name else "; GPU not named, SM >= 9.0 assumed")
+        "" if compute_capability else "; not a catalog GPU, SM >= 9.0 assumed")
 
 
 def release_coefficient(platform: str, version: tuple[int, int],
@@ -120,16 +122,16 @@ def release_coefficient(platform: str, version: tuple[int, int],
 
 
 def logged_graph_bytes(arch: ModelArch, platform: str, version: tuple[int, int], max_num_seqs: int, layers: int,
-                       *, forward_bytes: float, gpu_name: str | None,
+                       *, forward_bytes: float, compute_capability: str | None,
                        pool_table: dict[str, dict[str, dict[str, float]]] | None = None,
                        release_table: dict[str, dict[str, float]] | None = None,
                        ) -> tuple[int, int, dict[str, float | int | str | None]]:
     """(the figure vLLM logs, the pool, the terms): logged = pool - rho x ``forward_bytes`` where a pre-capture
     warm-up leaves that forward's blocks cached (``cache_release_cause``), else the pool. ``forward_bytes`` is the
-    estimate's ``activations.forward_bytes`` at max_num_batched_tokens (its one home); the tables are a
-    calibration's (default the built-in set)."""
+    estimate's ``activations.forward_bytes`` at max_num_batched_tokens (its one home); ``compute_capability`` the
+    request's (``cache_release_cause``); the tables are a calibration's (default the built-in set)."""
     pool, pool_terms = graph_pool_bytes(arch, platform, version, max_num_seqs, layers, pool_table)
-    cause = cache_release_cause(platform, gpu_name, version)
+    cause = cache_release_cause(platform, compute_capability, version)
     rho = release_coefficient(platform, version, release_table) if cause else 0.0
     released = round(rho * forward_bytes)
     terms: dict[str, float | int | str | None] = {

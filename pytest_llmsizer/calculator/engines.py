@@ -214,6 +214,7 @@ def _common_inputs(req: EstimateRequest, dtype: str) -> dict[str, Any]:
         "model": req.arch.id,
         "num_parameters": total_parameters(req.arch),
         "gpu": req.gpu_name,
+        "gpu_compute_capability": req.gpu_compute_capability,
         "gpu_memory_bytes": req.gpu_memory_bytes,
         "gpu_memory_gib": round(req.gpu_memory_bytes / 2**30, 3),
         "platform": req.platform,
@@ -296,12 +297,14 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     if not req.enforce_eager:
         graphs, pool, graph_terms = logged_graph_bytes(
             arch, req.platform, version, seqs, len(stages[stage]), forward_bytes=act_terms["forward_bytes"],
-            gpu_name=req.gpu_name,
+            compute_capability=req.gpu_compute_capability,
             pool_table=coefficients.table("cuda_graph_pool_gib") if coefficients else None,
             release_table=coefficients.table("cuda_graph_release") if coefficients else None)
-        if graph_terms["released_cache_bytes"] and req.gpu_name is None:
-            assumptions.append("GPU not named: taken to be SM >= 9.0, where vLLM's pre-capture FlashInfer autotune "
-                               "leaves cached blocks that the CUDA-graph capture releases (name the GPU to be sure)")
+        if graph_terms["released_cache_bytes"] and req.gpu_compute_capability is None:
+            unknown, fix = (("GPU not named", "name the GPU") if req.gpu_name is None else
+                            (f"GPU {req.gpu_name!r} not in the GPU catalog", "name a catalog GPU"))
+            assumptions.append(f"{unknown}: taken to be SM >= 9.0, where vLLM's pre-capture FlashInfer autotune "
+                               f"leaves cached blocks that the CUDA-graph capture releases ({fix} to be sure)")
     graphs_in_budget = bool(cuda_graphs_in_budget(version, req.enforce_eager))
     requested = int(util * req.gpu_memory_bytes)
     kv_available = vllm_kv_pool_bytes(req.gpu_memory_bytes, util, weights=weights, activations=activations,

@@ -25,6 +25,9 @@ class EstimateRequest:
     arch: ModelArch
     gpu_memory_bytes: int
     gpu_name: str | None = None
+    gpu_compute_capability: str | None = None
+    """The catalog's compute capability of the GPU (``GpuSpec.compute_capability``: CUDA "9.0", or a gfx target);
+    None when the GPU is not a catalog entry (given by its memory only, or by a name the catalog does not know)."""
     platform: Platform = "cuda"
     engine: Engine = "vllm"
     engine_version: str | None = None

@@ -6,7 +6,7 @@ the Python API, so that they always resolve the same way.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -51,8 +51,20 @@ def _variant_by_memory(candidates: list[str], memory_bytes: int) -> GpuSpec | No
     return min(close, key=lambda s: abs(s.memory_bytes - memory_bytes))
 
 
-def gpu_memory(gpu: str | None, memory_bytes: int | None) -> tuple[int, str | None, Platform, list[str]]:
-    """(bytes, GPU name, platform, assumptions) from a GPU name and/or an explicit memory size."""
+@dataclass(frozen=True)
+class GpuInput:
+    """A GPU as the request gets it: the memory per GPU, the name, the platform, the catalog's compute capability
+    (None when the GPU is no catalog entry) and the assumptions made resolving it."""
+
+    memory_bytes: int
+    name: str | None
+    platform: Platform
+    compute_capability: str | None
+    assumptions: list[str]
+
+
+def gpu_memory(gpu: str | None, memory_bytes: int | None) -> GpuInput:
+    """The GPU from a GPU name and/or an explicit memory size (the size, when given, wins over the catalog's)."""
     assumptions: list[str] = []
     spec = None
     if gpu:
@@ -80,7 +92,8 @@ def gpu_memory(gpu: str | None, memory_bytes: int | None) -> tuple[int, str | No
         basis = MEMORY_BASIS.get(spec.memory_basis, spec.memory_basis)
         assumptions.append(f"{spec.name}: {memory_bytes / 2**30:.2f} GiB visible to the runtime, from {basis}")
     platform: Platform = spec.platform if spec is not None else ("rocm" if vendor_from_name(gpu) == "amd" else "cuda")
-    return memory_bytes, (spec.name if spec else gpu), platform, assumptions
+    return GpuInput(memory_bytes, spec.name if spec else gpu, platform, spec.compute_capability if spec else None,
+                    assumptions)
 
 
 def _embedded_arch(config: dict[str, Any], model_id: str) -> ModelArch:
@@ -126,16 +139,14 @@ def request_from_profile(profile: Profile) -> EstimateRequest:
     else:
         resolved = resolve_model(profile.model.id, quantization=quant_hint)
         arch, assumptions = resolved.arch, list(resolved.assumptions)
-    memory, gpu_name, platform, gpu_assumptions = gpu_memory(
-        profile.hardware.gpu_name, profile.hardware.memory_per_gpu_bytes
-    )
-    if profile.hardware.vendor == "amd":
-        platform = "rocm"
+    gpu = gpu_memory(profile.hardware.gpu_name, profile.hardware.memory_per_gpu_bytes)
+    platform: Platform = "rocm" if profile.hardware.vendor == "amd" else gpu.platform
     workload = profile.workload
     return EstimateRequest(
         arch=arch,
-        gpu_memory_bytes=memory,
-        gpu_name=gpu_name,
+        gpu_memory_bytes=gpu.memory_bytes,
+        gpu_name=gpu.name,
+        gpu_compute_capability=gpu.compute_capability,
         platform=platform,
         engine="transformers" if eng.name == "transformers" else "vllm",
         engine_version=eng.version,
@@ -155,7 +166,7 @@ def request_from_profile(profile: Profile) -> EstimateRequest:
         batch_size=workload.batch_size if workload else None,
         input_len=workload.input_tokens if workload else None,
         output_len=workload.output_tokens if workload else None,
-        assumptions=tuple(assumptions + gpu_assumptions),
+        assumptions=tuple(assumptions + gpu.assumptions),
     )
 
 
@@ -163,9 +174,10 @@ def request_from_options(model: str, *, gpu: str | None = None, gpu_memory_bytes
                          quantization: str | None = None, **settings: Any) -> EstimateRequest:
     """The calculator inputs of ``llmsizer estimate`` (and ``pytest_llmsizer.estimate``)."""
     resolved = resolve_model(model, quantization=quantization)
-    memory, gpu_name, platform, gpu_assumptions = gpu_memory(gpu, gpu_memory_bytes)
-    request = EstimateRequest(arch=resolved.arch, gpu_memory_bytes=memory, gpu_name=gpu_name, platform=platform,
-                              assumptions=tuple(list(resolved.assumptions) + gpu_assumptions))
+    found = gpu_memory(gpu, gpu_memory_bytes)
+    request = EstimateRequest(arch=resolved.arch, gpu_memory_bytes=found.memory_bytes, gpu_name=found.name,
+                              gpu_compute_capability=found.compute_capability, platform=found.platform,
+                              assumptions=tuple(list(resolved.assumptions) + found.assumptions))
     clean = {k: v for k, v in settings.items() if v is not None}
     try:
         return replace(request, **clean)

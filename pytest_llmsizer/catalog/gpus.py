@@ -28,6 +28,18 @@ in any order, then a name that nvidia-smi cut short with ``...``. A trailing mem
 ``"(96 GB)"`` is accepted only when it agrees with the entry. Names that fit several entries (``"A100"``,
 ``"V100"``) raise with the candidates; where the catalog resolves a short name to one variant (``"H100"`` ->
 SXM), that entry's ``notes`` says why.
+
+``compute_capability`` is the device's instruction-set generation, as each vendor's runtime names it, because
+engines branch on it (vLLM runs its FlashInfer autotune warm-up only where ``has_device_capability(90)``; its ROCm
+FP8 is fnuz only where the arch name holds ``gfx94``). NVIDIA: ``"major.minor"`` as CUDA reports it
+(``torch.cuda.get_device_capability``; H100 9.0, L4 8.9, B200 10.0, RTX 5090 12.0). AMD: the gfx target
+(``gcnArchName``; MI300X gfx942). One field with a per-vendor format rather than HIP's major.minor, because HIP
+reports gfx942 as 9.4 and gfx1100 as 11.0, numbers on another scale that a ``>= 9.0`` test would wrongly take for
+Hopper (vLLM's ROCm platform does exactly that comparison; only the missing FlashInfer keeps it from mattering).
+These values do NOT come from shared/data/gpus.md, which gives none for NVIDIA (it names gfx942, gfx950 and gfx1100
+for MI300X, MI350X/MI355X and RX 7900 XTX, and those agree): NVIDIA's from its CUDA GPUs compute-capability table
+(developer.nvidia.com/cuda-gpus), AMD's from the ROCm GPU hardware-specifications table (rocm.docs.amd.com); each
+entry's ``source`` says so.
 """
 from __future__ import annotations
 
@@ -40,7 +52,13 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from pytest_llmsizer.errors import CatalogError, UnknownGpuError
 from pytest_llmsizer.units import GB, GiB, MiB
@@ -49,6 +67,7 @@ __all__ = [
     "CATALOG_FORMAT",
     "GpuNameError",
     "GpuSpec",
+    "cuda_capability",
     "list_gpu_ids",
     "load_gpu_catalog",
     "parse_gpu_catalog",
@@ -95,6 +114,13 @@ _NOMINAL_RATIO = (0.85, 1.10)
 
 _MAX_SUGGESTIONS = 5
 
+# The compute-capability spelling per vendor (see the module docstring): CUDA "major.minor", AMD "gfx" + the target's
+# hex digits (gfx90a, gfx942, gfx1100).
+_CAPABILITY_FORMAT = {
+    "nvidia": (re.compile(r"[1-9][0-9]?\.[0-9]"), "'major.minor' as CUDA reports it, e.g. '9.0' or '12.0'"),
+    "amd": (re.compile(r"gfx[0-9]{1,2}[0-9a-f]{2}"), "the gfx target as ROCm names it, e.g. 'gfx942' or 'gfx90a'"),
+}
+
 
 class GpuSpec(BaseModel):
     """One GPU as the runtime sees it: one device (one GCD on multi-die AMD cards), memory in bytes."""
@@ -110,9 +136,11 @@ class GpuSpec(BaseModel):
     memory_basis: MemoryBasis
     smi_total_mib: int | None = Field(default=None, gt=0, strict=True, description="nvidia-/rocm-smi total")
     bandwidth_gbps: float | None = Field(default=None, gt=0, description="per package, GB/s")
+    compute_capability: str = Field(description="NVIDIA: CUDA 'major.minor' (9.0); AMD: the gfx target (gfx942)")
     devices_per_package: int = Field(default=1, ge=1, description="runtime devices per card (MI250X: 2 GCDs)")
     aliases: tuple[str, ...] = ()
-    source: str = Field(min_length=1, description="where the numbers come from (summary of gpus.md)")
+    source: str = Field(min_length=1, description="where the numbers come from: gpus.md, and for the compute "
+                                                   "capability the vendor's public table")
     notes: str = Field(default="", description="choices and doubts: default aliases, disagreeing readings")
 
     @property
@@ -128,6 +156,11 @@ class GpuSpec(BaseModel):
             raise ValueError(
                 f"vendor {self.vendor!r} runs on platform {expected_platform!r}, not {self.platform!r}"
             )
+        # each vendor's own spelling, so that a HIP '9.4' cannot pass for an NVIDIA 9.x part (module docstring)
+        pattern, expected = _CAPABILITY_FORMAT[self.vendor]
+        if not pattern.fullmatch(self.compute_capability):
+            raise ValueError(f"compute_capability {self.compute_capability!r} is not an {self.vendor} compute "
+                             f"capability: expected {expected}")
         if self.smi_total_mib is not None and self.memory_bytes > self.smi_total_mib * MiB:
             # The driver reserve only ever takes memory away from what smi shows.
             raise ValueError(
@@ -422,3 +455,12 @@ def vendor_from_name(gpu_name: str | None) -> Literal["nvidia", "amd", "intel"] 
     if re.search(r"Intel|Gaudi|\bArc\b", gpu_name, re.IGNORECASE):
         return "intel"
     return None
+
+
+def cuda_capability(compute_capability: str | None) -> tuple[int, int] | None:
+    """(major, minor) of an NVIDIA compute capability ("9.0" -> (9, 0)), the form vLLM compares
+    (``has_device_capability``); None for None or an AMD gfx target, which is on no comparable scale."""
+    if compute_capability is None or not _CAPABILITY_FORMAT["nvidia"][0].fullmatch(compute_capability):
+        return None
+    major, minor = compute_capability.split(".")
+    return int(major), int(minor)
