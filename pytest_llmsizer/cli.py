@@ -20,6 +20,7 @@ from pytest_llmsizer.commands import (
     check,
     compare,
     estimate,
+    gpus,
     importer,
     profile,
     trend,
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_parser(sub)
     importer.add_parser(sub)
     profile.add_parser(sub)
+    gpus.add_parser(sub)
     schema = sub.add_parser("schema", help="print the JSON Schema of the native profile format",
                             description="Print the JSON Schema (draft 2020-12) of the native profile format.")
     schema.set_defaults(handler=_run_schema)
