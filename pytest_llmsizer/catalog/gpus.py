@@ -52,13 +52,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pytest_llmsizer.errors import CatalogError, UnknownGpuError
 from pytest_llmsizer.units import GB, GiB, MiB
