@@ -53,3 +53,16 @@ def test_online_fp8_quantization_leaves_part_of_the_16_bit_copy():
     assert request.arch.quantization is not None and request.arch.quantization.online
     terms = estimate(request).details["load_figure_terms_bytes"]
     assert terms["online_quant_reserve"] > 2 * GiB  # logged 17.60 GiB vs 14.71 on H200
+
+
+def test_fnuz_is_decided_by_the_catalog_gfx_target_not_the_name():
+    from pytest_llmsizer.calculator.platform import fp8_is_fnuz
+    from pytest_llmsizer.catalog.gpus import resolve_gpu
+
+    # vLLM: 'gfx94' in gcnArchName (RocmPlatform.is_fp8_fnuz); MI300X/MI325X are gfx942, MI355X gfx950 (OCP e4m3fn)
+    assert fp8_is_fnuz(resolve_gpu("MI300X").compute_capability, "AMD Instinct MI300X")
+    assert fp8_is_fnuz(resolve_gpu("MI325X").compute_capability, None)
+    assert not fp8_is_fnuz(resolve_gpu("MI355X").compute_capability, "AMD Instinct MI355X")
+    assert not fp8_is_fnuz(resolve_gpu("H200").compute_capability, "NVIDIA H200")
+    # a GPU outside the catalog: only its name is left
+    assert fp8_is_fnuz(None, "AMD Instinct MI300A") and not fp8_is_fnuz(None, None)

@@ -125,6 +125,7 @@ def batch_defaults(version: tuple[int, int], gpu_memory_bytes: int, gpu_name: st
         return k.BatchDefaults(max(max_model_len, k.V0_MIN_BATCHED_TOKENS), k.V0_MAX_NUM_SEQS)
     if version < (0, 10):
         return k.BATCH_DEFAULTS_V1_EARLY
+    # vLLM itself matches the device NAME here (arg_utils._set_default_args: `"a100" not in device_name`, PR #17885)
     is_a100 = bool(gpu_name and "a100" in gpu_name.lower())
     if gpu_memory_bytes >= k.LARGE_GPU_THRESHOLD_BYTES and not is_a100:
         return k.BATCH_DEFAULTS_LARGE_GPU
@@ -200,7 +201,8 @@ def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: Coefficie
         features = None
         if req.platform == "rocm" and req.engine == "vllm":
             quantized = sum(inv.get(kind, 0) for kind in quantized_kinds(arch.quantization))
-            features = rocm_load_features(arch, layers, sh, dtype_bytes(dtype), req.gpu_name, quantized)
+            features = rocm_load_features(arch, layers, sh, dtype_bytes(dtype), req.gpu_name, quantized,
+                                          compute_capability=req.gpu_compute_capability)
             terms = rocm_load_terms(features, sh.tp * sh.pp, _rocm_load(coefficients))
         platform_terms.append(terms)
         platform_features.append(features)

@@ -30,7 +30,16 @@ from pytest_llmsizer.calculator.params import Sharding
 from pytest_llmsizer.catalog.arch import ModelArch
 
 FNUZ_GPUS = ("MI300", "MI325")
-"""gfx94x accelerators: their FP8 is e4m3fnuz (``RocmPlatform.is_fp8_fnuz``: 'gfx94' in the arch name)."""
+"""Names of gfx94x accelerators, for a GPU the catalog does not hold (its gfx target unknown)."""
+
+
+def fp8_is_fnuz(compute_capability: str | None, gpu_name: str | None) -> bool:
+    """Whether the GPU's FP8 is e4m3fnuz, so vLLM converts e4m3fn checkpoints after loading: vLLM's
+    ``RocmPlatform.is_fp8_fnuz`` tests 'gfx94' in the device's arch name, which the GPU catalog holds as
+    ``compute_capability`` (MI300X, MI325X: gfx942). Only a GPU outside the catalog falls back to its name."""
+    if compute_capability is not None:
+        return compute_capability.startswith("gfx94")
+    return any(g in (gpu_name or "").upper() for g in FNUZ_GPUS)
 
 
 @dataclass(frozen=True)
@@ -50,12 +59,13 @@ def _experts_quantized(arch: ModelArch) -> bool:
 
 
 def rocm_load_features(arch: ModelArch, layers: range, sh: Sharding, dtype_bytes: float,
-                       gpu_name: str | None, quantized_params: float = 0.0) -> RocmLoadFeatures:
+                       gpu_name: str | None, quantized_params: float = 0.0,
+                       compute_capability: str | None = None) -> RocmLoadFeatures:
     """The ROCm load-figure quantities of the rank holding ``layers`` (``quantized_params``: the rank's parameters
     stored quantized, which an online quantization first loads in 16 bit)."""
     moe_layers = sum(1 for i in layers if arch.layer_mlp[i] == "moe")
     q = arch.quantization
-    fp8 = q is not None and q.method == "fp8" and any(g in (gpu_name or "").upper() for g in FNUZ_GPUS)
+    fp8 = q is not None and q.method == "fp8" and fp8_is_fnuz(compute_capability, gpu_name)
     padding = moe16 = fp8_layer = 0
     largest = 0
     h = arch.hidden_size
