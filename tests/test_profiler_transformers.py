@@ -183,3 +183,17 @@ def test_gpu_script_runs_until_it_needs_the_gpu(tmp_path):
     log = [json.loads(line) for line in (out / "campaign-log.jsonl").read_text().splitlines()]
     assert len(log) == 7
     assert all(("needs PyTorch" in e["reason"] or "needs a CUDA or ROCm GPU" in e["reason"]) for e in log)
+
+
+def test_a_stand_in_build_phase_is_left_out_of_the_peak():
+    from pytest_llmsizer.profiler.sampler import summarize
+
+    # readings: baseline 100; the from_config build reaches 900 (a tied lm_head built, then dropped); after the
+    # build and empty_cache the run peaks at 700
+    samples = [(0.5, [400]), (1.0, [900]), (2.0, [500]), (3.0, [700]), (4.0, [650])]
+    whole = summarize([100], samples, [120])
+    assert whole.peak == [900] and whole.peak_from_s == 0.0
+    trimmed = summarize([100], samples, [120], after_s=1.5)
+    assert trimmed.peak == [700] and trimmed.peak_at_s == [3.0] and trimmed.peak_from_s == 1.5
+    # the reading after exit still counts
+    assert summarize([100], samples, [800], after_s=1.5).peak == [800]

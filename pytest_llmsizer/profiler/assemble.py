@@ -73,8 +73,10 @@ def _device_block(facts: RunFacts, gpus: int) -> dict[str, Any]:
 
 def _device_notes(facts: RunFacts, gpus: int) -> str:
     t = facts.trace
+    start = (f"{t.peak_from_s:.1f} s after launch (readings before left out: the model was built from its config, "
+             f"see below)" if t.peak_from_s > 0 else "launch")
     parts = [f"[profiler] device memory sampled by {facts.device_tool}: {t.samples} readings over {t.seconds:.1f} s; "
-             f"baseline = median of 3 readings before launch, peak = highest reading per GPU from launch to exit "
+             f"baseline = median of 3 readings before launch, peak = highest reading per GPU from {start} to exit "
              f"(the reading after exit included), final = the reading after exit."]
     if len(t.baseline) > gpus:
         others = [i for i in range(gpus, len(t.baseline)) if t.peak[i] > t.baseline[i]]

@@ -29,15 +29,20 @@ class MemoryTrace:
     seconds: float
     peak_at_s: list[float] = field(default_factory=list)
     """seconds after launch at which each GPU's peak was first read"""
+    peak_from_s: float = 0.0
+    """readings taken before this many seconds after launch were not peak candidates (0: every reading was)"""
 
     def grew(self, gpus: Sequence[int]) -> bool:
         """Whether any of these GPUs rose above its baseline during the run."""
         return any(self.peak[i] > self.baseline[i] for i in gpus)
 
 
-def summarize(baseline: list[int], samples: Sequence[tuple[float, list[int]]], final: list[int]) -> MemoryTrace:
+def summarize(baseline: list[int], samples: Sequence[tuple[float, list[int]]], final: list[int], *,
+              after_s: float = 0.0) -> MemoryTrace:
     """Reduce readings to a trace. ``samples`` are (seconds after launch, used bytes per GPU); the final reading
-    counts towards the peak (memory still held at exit is memory the run used)."""
+    counts towards the peak (memory still held at exit is memory the run used). Readings before ``after_s`` are
+    not peak candidates: a stand-in phase of the run that a real deployment does not have (a model built from its
+    config, ``transformers_run.measure``)."""
     n = len(baseline)
     peak = list(baseline)
     peak_at = [0.0] * n
@@ -45,12 +50,14 @@ def summarize(baseline: list[int], samples: Sequence[tuple[float, list[int]]], f
     for t, values in seen:
         if len(values) != n:
             raise ValueError(f"a reading has {len(values)} GPUs, the baseline {n}")
+        if t < after_s:
+            continue
         for i, v in enumerate(values):
             if v > peak[i]:
                 peak[i], peak_at[i] = v, t
     seconds = samples[-1][0] if samples else 0.0
     return MemoryTrace(baseline=list(baseline), peak=peak, final=list(final), samples=len(samples),
-                       seconds=seconds, peak_at_s=peak_at)
+                       seconds=seconds, peak_at_s=peak_at, peak_from_s=after_s)
 
 
 def read_baseline(reader: DeviceReader, hz: float, reads: int = 3) -> list[int]:

@@ -18,6 +18,11 @@ from pytest_llmsizer.profiler.transformers_run import TorchCudaReader, import_en
 from pytest_llmsizer.profiler.versions import software_versions
 from pytest_llmsizer.safe_io import atomic_replace
 
+BUILT_FROM_CONFIG_NOTE = (
+    "built from its config (random weights): from_config allocates every module's own tensors and ties shared ones "
+    "afterwards (a tied lm_head is built, then dropped), which a checkpoint load does not; so the allocator cache "
+    "was emptied after the build and the device peak is read from then on.")
+
 
 def profile_transformers(args: argparse.Namespace, out: Path) -> RunResult:
     import_engine()  # a clear message before any GPU work when torch or transformers is missing
@@ -67,6 +72,7 @@ def profile_transformers(args: argparse.Namespace, out: Path) -> RunResult:
         reference=f"llmsizer profile: {spec.run_id}" + (f" (config {path.name})" if config is not None else ""),
         software=software_versions(engine="transformers"), seconds=seconds,
         extra_args={"random_weights": True} if args.random_weights else {},
+        notes=(BUILT_FROM_CONFIG_NOTE,) if trace.peak_from_s > 0 else (),
     )
     profile, failure = transformers_profile(m, facts, config=config)
     written = None
