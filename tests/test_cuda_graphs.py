@@ -115,6 +115,17 @@ def test_from_021_the_budget_charges_the_pool():
         activations=pg["activations"], non_torch=pg["non_torch"], cuda_graphs=terms["pool_bytes"])
 
 
+def test_from_021_the_estimate_says_vllm_charges_its_own_graph_estimate():
+    # the over-count of vLLM's estimator is not modelled: every in-budget estimate says so, no other does
+    from pytest_llmsizer.calculator.engines import GRAPH_ESTIMATE_IN_BUDGET
+
+    def said(version: str, **extra: object) -> bool:
+        req = request_from_options("meta-llama/Llama-3.1-8B", gpu="H200", engine_version=version, **extra)
+        return GRAPH_ESTIMATE_IN_BUDGET in estimate(req).assumptions
+
+    assert said("0.21.0") and not said("0.20.2") and not said("0.21.0", enforce_eager=True)
+
+
 def test_an_unnamed_gpu_is_assumed_sm90_and_says_so():
     est = estimate(request_from_options("meta-llama/Llama-3.1-8B", gpu_memory_bytes=140 * GiB,
                                         engine_version="0.11.0"))
