@@ -539,3 +539,15 @@ def test_nemotron_nano_fp8_prices_the_recipes_bf16_mamba_layers_at_16_bit() -> N
     assert inv["mamba_16bit"] == 6 * 38_707_200 and inv["mamba"] == 17 * 38_707_200
     priced = weight_bytes(arch, inv, dtype="bfloat16", quant=arch.quantization)
     assert priced["mamba_16bit"] == 2 * inv["mamba_16bit"] and priced["mamba"] == inv["mamba"]
+
+
+def test_a_checkpoint_whose_stored_format_was_not_read_says_so():
+    # the shared data did not read RedHatAI's Ministral-3-14B quantization_config, though its notes and the vme-dev
+    # logs point to FP8: the catalog prices it 16-bit and every estimate that names no format says so
+    unnamed = resolve_model("RedHatAI/Ministral-3-14B-Instruct-2512")
+    assert unnamed.arch.quantization is None and unnamed.arch.stored_precision_unread
+    assert any("stored format not read" in a and "--quantization" in a for a in unnamed.assumptions)
+    named = resolve_model("RedHatAI/Ministral-3-14B-Instruct-2512", quantization="fp8")
+    assert not any("stored format not read" in a for a in named.assumptions)
+    # a checkpoint whose format the catalog knows carries no such note
+    assert resolve_model("mistralai/Ministral-3-14B-Instruct-2512").arch.stored_precision_unread is None

@@ -223,6 +223,10 @@ class ModelArch(_Frozen):
                                                        "quoted (file and note)")
     num_parameters_reported_rounding: int | None = Field(default=None, description="precision of a rounded "
                                                          "published figure (3.8B -> 50e6)")
+    stored_precision_unread: str | None = Field(
+        default=None, description="set when the shared data says this checkpoint's stored format (quantization_config)"
+        " was not read although the evidence points to a quantized one: the why, stated with every estimate that "
+        "does not name the format (the catalog prices it 16-bit)")
     num_parameters_reported_model: str | None = Field(
         default=None, description="catalog id of the model the reported total really counts, when the source "
         "attributes another model's total to this one (the evidence is in num_parameters_reported_source)")

@@ -521,6 +521,9 @@ def _finish(arch: ModelArch, matched_by: MatchKind, query: str, assumptions: lis
         arch, note = _apply_explicit(arch, quantization, from_checkpoint)
         if note:
             assumptions.append(note)
+    elif arch.quantization is None and arch.stored_precision_unread:
+        assumptions.append(f"{arch.id}: stored format not read, priced as 16-bit weights although "
+                           f"{arch.stored_precision_unread}; pass --quantization if it is quantized")
     return ResolvedModel(arch=arch, matched_by=matched_by, query=query, assumptions=tuple(assumptions))
 
 
