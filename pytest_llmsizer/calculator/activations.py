@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator.versions import version_bucket
-from pytest_llmsizer.catalog.arch import ModelArch
+from pytest_llmsizer.catalog.arch import ModelArch, MoeSpec
 
 
 def sampler_coefficient(version: tuple[int, int], table: dict[str, float] | None = None) -> tuple[float, str]:
@@ -30,17 +30,17 @@ def _layer_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> flo
     return act_bytes * tokens * (2 * h + qkv + dense)
 
 
-def _has_moe(arch: ModelArch) -> bool:
-    return arch.moe is not None and "moe" in arch.layer_mlp
+def _moe_layers(arch: ModelArch) -> MoeSpec | None:
+    """The MoE spec when some decoder layer runs experts, else None."""
+    return arch.moe if "moe" in arch.layer_mlp else None
 
 
 def forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> float:
     """Live tensors of one decoder layer's forward pass over ``tokens`` tokens on one rank (vLLM: its fused-MoE
     kernel holds the gate/up/down intermediates of at most FUSED_MOE_CHUNK_TOKENS tokens at a time)."""
     total = _layer_bytes(arch, tokens, tp, act_bytes)
-    if arch.moe is not None and _has_moe(arch):
+    if (moe := _moe_layers(arch)) is not None:
         chunk = min(tokens, k.FUSED_MOE_CHUNK_TOKENS)
-        moe = arch.moe
         total += act_bytes * chunk * moe.experts_per_token * 3 * moe.expert_intermediate_size / tp
         total += 4 * tokens * moe.num_experts  # router logits in fp32
     return total
@@ -58,8 +58,7 @@ def transformers_forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes:
     freed before that. For Qwen3-30B-A3B at 2 x 512 tokens that is
     4 x 8192 x 2048 x 2 B = 0.125 GiB, where vLLM's term gives 0.035 GiB."""
     total = _layer_bytes(arch, tokens, tp, act_bytes)
-    if arch.moe is not None and _has_moe(arch):
-        moe = arch.moe
+    if (moe := _moe_layers(arch)) is not None:
         total += act_bytes * 4 * tokens * moe.experts_per_token * arch.hidden_size
         total += 4 * tokens * moe.num_experts  # router probabilities in fp32
     return total

@@ -38,10 +38,14 @@ WITHOUT_PIPELINE_PARALLEL: frozenset[str] = frozenset({"MllamaForConditionalGene
 ``ModelConfig.verify_with_parallel_config`` refuses pipeline parallelism."""
 
 
+def _listed_architecture(arch: ModelArch) -> str | None:
+    """The config architecture the lists above are keyed by (only the cross-attention reader records it today)."""
+    return arch.cross_attention.architecture if arch.cross_attention is not None else None
+
+
 def pipeline_parallel_problem(arch: ModelArch, pp: int) -> str | None:
     """vLLM's refusal of pipeline parallelism for a model class without ``SupportsPP``, or None."""
-    name = arch.cross_attention.architecture if arch.cross_attention is not None else None
-    if pp <= 1 or name not in WITHOUT_PIPELINE_PARALLEL:
+    if pp <= 1 or _listed_architecture(arch) not in WITHOUT_PIPELINE_PARALLEL:
         return None
     return ("Pipeline parallelism is not supported for this model. Supported models implement the `SupportsPP` "
             "interface.")
@@ -54,7 +58,7 @@ def removed_architecture_problem(arch: ModelArch, version: tuple[int, int]) -> s
     does not register; for Mllama that backend cannot stand in (its multimodal processing info asks the processor
     for ``_get_num_multimodal_tokens``, which MllamaProcessor lacks, and it has no cross-attention KV), so the
     deployment fails either way; the registry's message is the one that names the cause."""
-    name = arch.cross_attention.architecture if arch.cross_attention is not None else None
+    name = _listed_architecture(arch)
     last = REMOVED_ARCHITECTURES.get(name or "")
     if last is None or version <= last[:2]:
         return None

@@ -160,8 +160,6 @@ def format_estimate(result: Estimate, hints: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-
-
 def cuda_graph_line(result: Estimate) -> str | None:
     """One line on the CUDA-graph pool where the table's cuda_graphs (the figure vLLM logs) is not the pool itself:
     the pool a GPU must hold, the cached blocks the first capture hands back, and what left them cached."""
