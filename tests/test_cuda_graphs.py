@@ -6,7 +6,7 @@ import pytest
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import estimate
-from pytest_llmsizer.calculator.activations import forward_bytes
+from pytest_llmsizer.calculator.activations import dense_forward_bytes
 from pytest_llmsizer.calculator.cuda_graphs import (
     attention_backend,
     cache_release_cause,
@@ -31,7 +31,9 @@ def test_capture_sizes_follow_vllms_default_list():
 
 def test_backend_classes():
     assert attention_backend(resolve_model("deepseek-ai/DeepSeek-R1").arch) == "mla"
-    assert attention_backend(resolve_model("Qwen/Qwen3-Coder-Next").arch) == "hybrid"
+    assert attention_backend(resolve_model("deepseek-ai/DeepSeek-V3.2").arch) == "mla_sparse"
+    assert attention_backend(resolve_model("Qwen/Qwen3-Coder-Next").arch) == "linear"
+    assert attention_backend(resolve_model("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-FP8").arch) == "mamba"
     assert attention_backend(resolve_model("meta-llama/Llama-3.1-8B").arch) == "standard"
 
 
@@ -85,7 +87,8 @@ def test_the_release_scales_with_max_num_batched_tokens_and_the_pool_does_not():
     big, big_terms = _graphs("meta-llama/Llama-3.3-70B-Instruct", tensor_parallel_size=4,
                              max_num_batched_tokens=8192, **settings)
     arch = resolve_model("meta-llama/Llama-3.3-70B-Instruct").arch
-    assert big_terms["release_basis_bytes"] == round(forward_bytes(arch, 8192, 4, 2))
+    assert big_terms["release_dense_bytes"] == round(dense_forward_bytes(arch, 8192, 4, 2))
+    assert big_terms["release_moe_bytes"] == big_terms["release_deepgemm_bytes"] == 0  # a dense model
     assert big_terms["released_cache_bytes"] == pytest.approx(2 * small_terms["released_cache_bytes"], abs=1)
     assert big_terms["pool_bytes"] == small_terms["pool_bytes"]
     assert big < small
@@ -193,7 +196,7 @@ def test_the_release_is_bounded_by_the_memory_left_free():
                                         max_num_batched_tokens=131072, max_num_seqs=256, max_model_len=131072))
     pg, terms = est.per_gpu_bytes, est.details["cuda_graph_terms"]
     free = est.inputs["gpu_memory_bytes"] - pg["weights"] - pg["kv_cache"] - pg["non_torch"]
-    assert terms["release_basis_bytes"] * k.CUDA_GRAPH_RELEASE["<0.17"]["cuda"] > free
+    assert terms["release_dense_bytes"] * k.CUDA_GRAPH_RELEASE["<0.17"]["cuda"] > free
     assert terms["released_cache_bytes"] == free and "bounded by the free memory" in terms["released_by"]
     assert pg["cuda_graphs"] == terms["pool_bytes"] - free
 

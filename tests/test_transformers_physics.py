@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmsizer.calculator.activations import forward_bytes, transformers_forward_bytes
+from pytest_llmsizer.calculator.activations import dense_forward_bytes, transformers_forward_bytes
+from pytest_llmsizer.calculator.moe_kernels import moe_kernel
 from pytest_llmsizer.calculator.resolve import request_from_profile
 from pytest_llmsizer.pluggable.loader import builtin
 from pytest_llmsizer.profile import Profile
@@ -64,12 +65,15 @@ def test_gemma_sliding_layers_hold_window_minus_one_tokens() -> None:
 
 def test_moe_experts_hold_every_token_top_k_times() -> None:
     """transformers' grouped_mm experts hold four [tokens x top_k, hidden] tensors at their peak, unchunked: for
-    Qwen3-30B-A3B at 2 x 512 tokens 4 x 8192 x 2048 x 2 B = 128 MiB, against vLLM's chunked 1024 x 8 x 3 x 768 x 2 B
-    = 36 MiB. The measured activation remainder is 0.217 GiB; the vLLM term gave 0.054 GiB (-75%)."""
+    Qwen3-30B-A3B at 2 x 512 tokens 4 x 8192 x 2048 x 2 B = 128 MiB beside the dense part both engines share. (vLLM's
+    Triton kernel of 0.13 holds 1024 x 8 x (max(1536, 2048) + 768) x 2 B = 44 MiB there; the measured activation
+    remainder is 0.217 GiB, and a vLLM-style term gave 0.054 GiB, -75%.)"""
     profile = _profile("Qwen--Qwen3-30B-A3B")
     arch = request_from_profile(profile).arch
     hf = transformers_forward_bytes(arch, 1024, 1, 2)
-    assert hf - forward_bytes(arch, 1024, 1, 2) == 4 * 8192 * 2048 * 2 - 1024 * 8 * 3 * 768 * 2
+    assert hf - dense_forward_bytes(arch, 1024, 1, 2) == 4 * 8192 * 2048 * 2
+    vllm = moe_kernel(arch, 1024, 1, 2, version=(0, 13), platform="cuda", compute_capability="9.0")
+    assert vllm is not None and vllm.transient_bytes == 1024 * 8 * (2048 + 768) * 2
     measured = profile.measurements.components.activations.bytes
     calculated = builtin(profile).per_gpu_bytes["activations"]
     assert 0.6 * measured < calculated < measured
@@ -78,4 +82,4 @@ def test_moe_experts_hold_every_token_top_k_times() -> None:
 
 def test_dense_models_keep_the_shared_forward_term() -> None:
     arch = request_from_profile(_profile("meta-llama--Llama-3.1-8B--transformers--tp1--bs8")).arch
-    assert transformers_forward_bytes(arch, 4096, 1, 2) == forward_bytes(arch, 4096, 1, 2)
+    assert transformers_forward_bytes(arch, 4096, 1, 2) == dense_forward_bytes(arch, 4096, 1, 2)

@@ -10,8 +10,9 @@ larger of the forward pass and the sampler (which sorts fp32 [N, vocab] logits w
 from __future__ import annotations
 
 from pytest_llmsizer.calculator import coefficients as k
+from pytest_llmsizer.calculator.moe_kernels import MoeKernel, moe_layers
 from pytest_llmsizer.calculator.versions import version_bucket
-from pytest_llmsizer.catalog.arch import ModelArch, MoeSpec
+from pytest_llmsizer.catalog.arch import ModelArch
 
 
 def sampler_coefficient(version: tuple[int, int], table: dict[str, float] | None = None) -> tuple[float, str]:
@@ -30,20 +31,19 @@ def _layer_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> flo
     return act_bytes * tokens * (2 * h + qkv + dense)
 
 
-def _moe_layers(arch: ModelArch) -> MoeSpec | None:
-    """The MoE spec when some decoder layer runs experts, else None."""
-    return arch.moe if "moe" in arch.layer_mlp else None
-
-
-def forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> float:
-    """Live tensors of one decoder layer's forward pass over ``tokens`` tokens on one rank (vLLM: its fused-MoE
-    kernel holds the gate/up/down intermediates of at most FUSED_MOE_CHUNK_TOKENS tokens at a time)."""
+def dense_forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> float:
+    """One decoder layer's forward pass over ``tokens`` tokens on one rank without the fused-MoE kernel's buffers:
+    the hidden states, attention projections and dense MLP, and the router logits (fp32) of an MoE layer."""
     total = _layer_bytes(arch, tokens, tp, act_bytes)
-    if (moe := _moe_layers(arch)) is not None:
-        chunk = min(tokens, k.FUSED_MOE_CHUNK_TOKENS)
-        total += act_bytes * chunk * moe.experts_per_token * 3 * moe.expert_intermediate_size / tp
-        total += 4 * tokens * moe.num_experts  # router logits in fp32
+    if (moe := moe_layers(arch)) is not None:
+        total += 4 * tokens * moe.num_experts
     return total
+
+
+def forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float, moe: MoeKernel | None) -> float:
+    """Live tensors of one decoder layer's forward pass over ``tokens`` tokens on one rank: the dense part and the
+    buffers of the fused-MoE kernel vLLM runs (``moe_kernels.moe_kernel``, the one home of those sizes)."""
+    return dense_forward_bytes(arch, tokens, tp, act_bytes) + (moe.total_bytes if moe else 0.0)
 
 
 def transformers_forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes: float) -> float:
@@ -58,21 +58,28 @@ def transformers_forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes:
     freed before that. For Qwen3-30B-A3B at 2 x 512 tokens that is
     4 x 8192 x 2048 x 2 B = 0.125 GiB, where vLLM's term gives 0.035 GiB."""
     total = _layer_bytes(arch, tokens, tp, act_bytes)
-    if (moe := _moe_layers(arch)) is not None:
+    if (moe := moe_layers(arch)) is not None:
         total += act_bytes * 4 * tokens * moe.experts_per_token * arch.hidden_size
         total += 4 * tokens * moe.num_experts  # router probabilities in fp32
     return total
 
 
 def vllm_activation_peak(arch: ModelArch, *, max_num_batched_tokens: int, max_num_seqs: int, tp: int,
-                         act_bytes: float, version: tuple[int, int],
-                         sampler_table: dict[str, float] | None = None) -> tuple[int, dict[str, float]]:
-    """Peak torch memory increase of the profile run, and the terms it was built from."""
+                         act_bytes: float, version: tuple[int, int], moe: MoeKernel | None = None,
+                         sampler_table: dict[str, float] | None = None) -> tuple[int, dict[str, float | str]]:
+    """Peak torch memory increase of the profile run, and the terms it was built from. ``moe`` is the fused-MoE
+    kernel at max_num_batched_tokens (``moe_kernels.moe_kernel``; None for a dense model)."""
     tokens = max_num_batched_tokens
     seqs = min(max_num_seqs, tokens)
     c_v, _ = sampler_coefficient(version, sampler_table)
-    forward = forward_bytes(arch, tokens, tp, act_bytes)
+    dense = dense_forward_bytes(arch, tokens, tp, act_bytes)
+    forward = forward_bytes(arch, tokens, tp, act_bytes, moe)
     sampler = 2 * tokens * arch.hidden_size + c_v * seqs * arch.vocab_size
     peak = max(forward, sampler)
-    return int(peak), {"forward_bytes": forward, "sampler_bytes": sampler, "sampler_coefficient": c_v,
-                       "profile_tokens": tokens, "profile_seqs": seqs}
+    terms: dict[str, float | str] = {
+        "forward_bytes": forward, "forward_dense_bytes": dense, "sampler_bytes": sampler,
+        "sampler_coefficient": c_v, "profile_tokens": tokens, "profile_seqs": seqs}
+    if moe is not None:
+        terms |= {"moe_kernel": moe.name, "moe_transient_bytes": moe.transient_bytes,
+                  "moe_persistent_bytes": moe.persistent_bytes}
+    return int(peak), terms

@@ -34,6 +34,7 @@ import functools
 from collections.abc import Mapping
 
 from pytest_llmsizer.calculator import coefficients as k
+from pytest_llmsizer.calculator.moe_kernels import MoeKernel
 from pytest_llmsizer.calculator.versions import version_bucket
 from pytest_llmsizer.catalog.arch import ModelArch
 from pytest_llmsizer.catalog.gpus import cuda_capability
@@ -55,12 +56,17 @@ def capture_sizes(max_num_seqs: int, version: tuple[int, int]) -> tuple[int, ...
 
 
 def attention_backend(arch: ModelArch) -> str:
-    """The backend class whose graphs differ: ``mla`` (DeepSeek-style latent attention), ``hybrid`` (Mamba or
-    Gated-DeltaNet layers beside attention), else ``standard``."""
+    """The backend class whose graphs differ: ``mla`` (DeepSeek-style latent attention), ``mla_sparse`` (latent
+    attention with DeepSeek-V3.2's DSA indexer), ``mamba`` (Mamba-2 layers beside attention), ``linear``
+    (Gated-DeltaNet / linear-attention layers beside attention), else ``standard``. Each decodes through its own
+    kernels with their own metadata and state buffers: DSA runs the sparse FlashMLA kernels and the indexer's top-k
+    selection instead of dense MLA decode, Mamba-2 and Gated DeltaNet different state-update kernels."""
     if arch.mla is not None:
-        return "mla"
-    if any(kind in ("mamba", "linear") for kind in arch.layer_attention):
-        return "hybrid"
+        return "mla_sparse" if arch.indexer is not None else "mla"
+    if "mamba" in arch.layer_attention:
+        return "mamba"
+    if "linear" in arch.layer_attention:
+        return "linear"
     return "standard"
 
 
@@ -121,23 +127,47 @@ def release_coefficient(platform: str, version: tuple[int, int],
     return float(release.get(version_bucket(version), {}).get(platform, 0.0))
 
 
+def released_bytes(rho: float, *, dense_bytes: float, moe_bytes: float, deepgemm_bytes: float) -> float:
+    """The allocator cache the first capture hands back (bytes per GPU), from what the pre-capture warm-ups left:
+
+        released = max(DeepGEMM warm-up reserve, rho x dense forward + the MoE kernel's per-call buffers)
+
+    The DeepGEMM warm-up runs first; the autotune forward then reuses its cached blocks, so the cache holds the
+    larger of the two (``deepgemm_bytes``: ``moe_kernels.deepgemm_warmup_bytes``). ``moe_bytes`` are the kernel's
+    per-call buffers (``MoeKernel.transient_bytes``), exact sizes from vLLM's and FlashInfer's source; rho scales only
+    the dense forward of ``activations.dense_forward_bytes``, a sum of the layer's large tensors that the real forward
+    (norms, rotary and residual copies, fragmentation between sizes) exceeds. rho 0 (a version and platform whose
+    logs show no release: ``release_coefficient``) releases nothing. Any unit works (the fit uses GiB)."""
+    if rho <= 0:
+        return 0.0
+    return max(deepgemm_bytes, rho * dense_bytes + moe_bytes)
+
+
 def logged_graph_bytes(arch: ModelArch, platform: str, version: tuple[int, int], max_num_seqs: int, layers: int,
-                       *, forward_bytes: float, compute_capability: str | None,
+                       *, dense_bytes: float, moe: MoeKernel | None, deepgemm_bytes: int,
+                       compute_capability: str | None,
                        pool_table: dict[str, dict[str, dict[str, float]]] | None = None,
                        release_table: dict[str, dict[str, float]] | None = None,
                        ) -> tuple[int, int, dict[str, float | int | str | None]]:
-    """(the figure vLLM logs, the pool, the terms): logged = pool - rho x ``forward_bytes`` where a pre-capture
-    warm-up leaves that forward's blocks cached (``cache_release_cause``), else the pool. ``forward_bytes`` is the
-    estimate's ``activations.forward_bytes`` at max_num_batched_tokens (its one home); ``compute_capability`` the
-    request's (``cache_release_cause``); the tables are a calibration's (default the built-in set)."""
+    """(the figure vLLM logs, the pool, the terms): logged = pool - ``released_bytes`` where a pre-capture warm-up
+    leaves blocks cached (``cache_release_cause``), else the pool. ``dense_bytes`` is the estimate's
+    ``activations.dense_forward_bytes`` at max_num_batched_tokens, ``moe`` its fused-MoE kernel there and
+    ``deepgemm_bytes`` DeepGEMM's warm-up reserve (``moe_kernels``); ``compute_capability`` the request's
+    (``cache_release_cause``); the tables are a calibration's (default the built-in set)."""
     pool, pool_terms = graph_pool_bytes(arch, platform, version, max_num_seqs, layers, pool_table)
     cause = cache_release_cause(platform, compute_capability, version)
     rho = release_coefficient(platform, version, release_table) if cause else 0.0
-    released = round(rho * forward_bytes)
+    moe_bytes = moe.transient_bytes if moe else 0.0
+    released = round(released_bytes(rho, dense_bytes=dense_bytes, moe_bytes=moe_bytes, deepgemm_bytes=deepgemm_bytes))
+    if released and deepgemm_bytes >= released:
+        cause = ("warm-up of the fp8 block-quantized experts by DeepGEMM before capture (the FlashInfer autotune "
+                 "forward that follows reuses its blocks)")
     terms: dict[str, float | int | str | None] = {
         **pool_terms, "pool_bytes": pool, "released_cache_bytes": released,
         "released_by": cause if released else None, "release_coefficient": rho,
-        "release_basis_bytes": round(forward_bytes) if cause else 0}
+        "release_dense_bytes": round(dense_bytes) if cause else 0,
+        "release_moe_bytes": round(moe_bytes) if cause else 0,
+        "release_deepgemm_bytes": deepgemm_bytes if cause else 0}
     return pool - released, pool, terms
 
 

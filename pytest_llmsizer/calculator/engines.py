@@ -17,7 +17,7 @@ from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import deepseek_v4
 from pytest_llmsizer.calculator.activations import transformers_forward_bytes, vllm_activation_peak
 from pytest_llmsizer.calculator.coefficient_set import BUILTIN_NAME, CoefficientSet, builtin_set
-from pytest_llmsizer.calculator.cuda_graphs import bound_release, logged_graph_bytes
+from pytest_llmsizer.calculator.cuda_graphs import bound_release, logged_graph_bytes, released_bytes
 from pytest_llmsizer.calculator.feasibility import (
     length_problem,
     memory_problems,
@@ -33,6 +33,7 @@ from pytest_llmsizer.calculator.kv_cache import (
     layer_specs,
     request_kv_bytes,
 )
+from pytest_llmsizer.calculator.moe_kernels import deepgemm_warmup_bytes, moe_kernel
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
 from pytest_llmsizer.calculator.platform import RocmLoadFeatures, rocm_load_features, rocm_load_terms
 from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
@@ -295,10 +296,16 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
     weights = weights_per_stage[stage]
     act_b = dtype_bytes(dtype)
+    moe = moe_kernel(arch, batched, tp, act_b, version=version, platform=req.platform,
+                     compute_capability=req.gpu_compute_capability, expert_parallel=req.enable_expert_parallel)
     activations, act_terms = vllm_activation_peak(
-        arch, max_num_batched_tokens=batched, max_num_seqs=seqs, tp=tp, act_bytes=act_b, version=version,
+        arch, max_num_batched_tokens=batched, max_num_seqs=seqs, tp=tp, act_bytes=act_b, version=version, moe=moe,
         sampler_table=coefficients.table("sampler_bytes_per_seq_vocab") if coefficients else None,
     )
+    if moe is not None and not moe.traced:
+        assumptions.append(
+            f"the fused-MoE kernel vLLM runs for {arch.quantization.method if arch.quantization else '16-bit'} "
+            "experts was not traced: its buffers are priced as the Triton kernel's")
     non_torch, non_torch_note = non_torch_bytes(req.platform, tp * pp, version,
                                                 coefficients.table("non_torch_gib") if coefficients else None)
     if non_torch_note:
@@ -306,8 +313,12 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     # graphs: the figure vLLM logs (pool - cache the capture releases; may be negative), pool: the graphs' memory
     graphs, pool, graph_terms = 0, 0, dict[str, Any]()
     if not req.enforce_eager:
+        deepgemm = deepgemm_warmup_bytes(arch, batched, tp, platform=req.platform,
+                                         compute_capability=req.gpu_compute_capability,
+                                         expert_parallel=req.enable_expert_parallel)
         graphs, pool, graph_terms = logged_graph_bytes(
-            arch, req.platform, version, seqs, len(stages[stage]), forward_bytes=act_terms["forward_bytes"],
+            arch, req.platform, version, seqs, len(stages[stage]),
+            dense_bytes=float(act_terms["forward_dense_bytes"]), moe=moe, deepgemm_bytes=deepgemm,
             compute_capability=req.gpu_compute_capability,
             pool_table=coefficients.table("cuda_graph_pool_gib") if coefficients else None,
             release_table=coefficients.table("cuda_graph_release") if coefficients else None)
@@ -316,6 +327,15 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
                             (f"GPU {req.gpu_name!r} not in the GPU catalog", "name a catalog GPU"))
             assumptions.append(f"{unknown}: taken to be SM >= 9.0, where vLLM's pre-capture FlashInfer autotune "
                                f"leaves cached blocks that the CUDA-graph capture releases ({fix} to be sure)")
+        if graph_terms["released_cache_bytes"] and deepgemm:
+            without = released_bytes(float(graph_terms["release_coefficient"] or 0.0),
+                                     dense_bytes=float(act_terms["forward_dense_bytes"]),
+                                     moe_bytes=moe.transient_bytes if moe else 0.0, deepgemm_bytes=0)
+            assumptions.append(
+                f"DeepGEMM taken to be installed (vLLM's CUDA container images ship it; a plain pip install does not): "
+                f"its warm-up of the fp8 block-quantized experts leaves {deepgemm / GiB:.2f} GiB cached, handed back "
+                f"by the first CUDA-graph capture; without DeepGEMM vLLM would log "
+                f"{(pool - round(without)) / GiB:.2f} GiB")
     graphs_in_budget = bool(cuda_graphs_in_budget(version, req.enforce_eager))
     if graphs_in_budget:
         assumptions.append(GRAPH_ESTIMATE_IN_BUDGET)

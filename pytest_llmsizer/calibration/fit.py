@@ -151,17 +151,26 @@ def fit_observations(observations: list[Observation], base: CoefficientSet) -> d
 MIN_GRAPH_RECORDS = 3
 """A version bucket with fewer graph observations (or one layer count) gets no line of its own: it takes the nearest
 older line of the platform (fitted here, else the base set's) times the median ratio logged / that line."""
-GRAPH_TERMS = ("base", "per_layer", "mla", "hybrid")
-GRAPH_RELEASE_FITS: dict[tuple[str, str], tuple[str, ...]] = {("<0.17", "cuda"): ("base",)}
-"""Where rho (``cuda_graph_release``: logged = pool - rho x warm-up forward, ``calculator/cuda_graphs.py``) is fitted,
-and the pool-line columns fitted together with it; elsewhere rho stays 0. Chosen by held-out error (vme-dev, issue 11
-item 6, 2026-12-04; |logged - calculated| GiB, median / p90, holdout split; leave-one-model-out on the fit split):
-CUDA < 0.17 (36 fit / 62 held-out records): [1, forward] 0.129 / 0.462 (LOMO 0.238 / 0.786), beside [1] 0.196 / 0.764,
-[1, layers, forward] 0.137 / 0.438 (LOMO 0.284), [1, hybrid, forward] 0.146 / 0.465, all five columns 0.182 / 0.582
-(LOMO 0.464): the per-layer and backend columns overfit. CUDA 0.17-0.19: adding the forward to its line fits rho 0.12
-but LOMO gets worse (0.620 -> 0.793) and the holdout p90 too (0.480 -> 0.505): not fitted. ROCm < 0.17: rho 0.125,
-LOMO median worse (0.065 -> 0.085), holdout change (0.075 -> 0.045 median) within the noise among identical runs, and
-ROCm builds run no FlashInfer autotune: not fitted."""
+GRAPH_TERMS = ("base", "per_layer", "mla", "mla_sparse", "mamba", "linear")
+GRAPH_RELEASE_FITS: dict[tuple[str, str], str] = {("<0.17", "cuda"): "0.17-0.19"}
+"""Where rho (``cuda_graph_release``: logged = pool - released, ``cuda_graphs.released_bytes``) is fitted, and the
+newer bucket whose pool line the group takes instead of fitting its own; elsewhere rho stays 0.
+
+Why borrow the pool: vLLM's capture code is the same in 0.16 and 0.17 (``capture_model``, ``CUDAGraphWrapper``,
+the capture list; diffed), and on CUDA the logged pool of a model stays put from 0.17 to 0.20 (the same settings:
+DeepSeek-R1 TP8 2.27 -> 2.28 GiB, Qwen3-VL-30B 0.80 -> 0.85, Llama-3.3-70B FP8 TP4 0.85 -> 0.90, Ministral-3-14B
+0.65 -> 0.67, Nemotron-3-Nano 0.85 -> 0.86); before 0.17 the log shows the pool minus the release, so the records
+there pin rho better than a line. Chosen by held-out error (vme-dev, issue 11 item 6, 2026-12-04; |logged -
+calculated| GiB median / p90 on the 62 held-out CUDA < 0.17 records): the borrowed 0.17-0.19 line with rho over the
+warm-up terms of ``moe_kernels`` 0.088 / 0.489; the former own line [1, forward] with rho over the whole forward
+0.129 / 0.462, whose percent error over |logged| >= 0.25 GiB was 67% / 109% (now 33% / 99%); an own line fitted
+with the new terms [1, mla, forward] 0.130 / 0.776 (leave-one-model-out 0.149 / 1.467). CUDA 0.17-0.19: adding a
+release there fitted rho 0.12 and made the leave-one-model-out error worse (0.620 -> 0.793): not fitted (the logs
+show no release from 0.17, for a reason not established). ROCm builds run no FlashInfer autotune and no DeepGEMM:
+not fitted."""
+
+RHO_GRID_STEP = 0.001
+"""rho is fitted by a grid over its bounds (``released_bytes`` is not linear in it where DeepGEMM's reserve binds)."""
 
 
 def _line(base: CoefficientSet, bucket: str, platform: str) -> dict[str, float]:
@@ -176,14 +185,14 @@ def _release(base: CoefficientSet, bucket: str, platform: str) -> float:
 
 def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> dict[str, Fitted]:
     """The CUDA-graph pool line per version bucket and platform (``calculator/cuda_graphs.py``), and rho where the
-    log shows the first capture releasing the warm-up's cached blocks (logged = pool - rho x forward).
+    log shows the first capture releasing what the pre-capture warm-ups left cached (logged = pool - released).
 
-    Where ``GRAPH_RELEASE_FITS`` names the group and its records span several warm-up forwards, the line and rho
-    are fitted together (``_fit_release``). Elsewhere rho is held at the base set's value (0 unless fitted) and the
-    pool (logged + rho x forward, scaled to the reference capture count) is fitted by least squares on [1, layers per
-    rank, MLA, hybrid], keeping the columns that vary in the group; a group whose median pool is <= 0 gets the zero
-    line (the log then shows the allocator releasing cached blocks, not the pool); a small group scales the nearest
-    older line. Uncertainty is not stated for least-squares terms."""
+    Groups not in ``GRAPH_RELEASE_FITS`` hold rho at the base set's value (0 unless fitted) and fit the pool (logged
+    + released, scaled to the reference capture count) by least squares on [1, layers per rank, MLA, hybrid],
+    keeping the columns that vary in the group; a group whose median pool is <= 0 gets the zero line (the log then
+    shows the allocator releasing cached blocks, not the pool); a small group scales the nearest older line. Groups
+    in ``GRAPH_RELEASE_FITS`` then take the named newer bucket's line and fit rho alone (``_fit_release``).
+    Uncertainty is not stated for least-squares terms."""
     import numpy as np  # fitting only; the calculator never needs numpy
 
     rows: dict[tuple[str, str], list[Observation]] = defaultdict(list)
@@ -198,36 +207,22 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
     for bucket in order:
         for platform in ("cuda", "rocm"):
             group = rows.get((bucket, platform), [])
-            if not group:
+            if not group or (bucket, platform) in GRAPH_RELEASE_FITS:
                 continue
-            logged = np.array([o.graph_scaled_gib for o in group])
-            release = _fit_release(group, logged, GRAPH_RELEASE_FITS.get((bucket, platform)))
-            if release is not None and release[1] > 0:
-                line, rho, used_columns = release
-                releases[(bucket, platform)] = rho
-                lines[(bucket, platform)] = line
-                how[(bucket, platform)] = (
-                    f"least squares on [{', '.join('1' if n == 'base' else n for n in used_columns)}, -forward] "
-                    "(logged = pool - rho x warm-up forward)")
-                continue
-            if release is not None:  # the records show no release: rho is 0, the line is the logged figure's
-                releases[(bucket, platform)] = release[1]
-                rho, held = 0.0, ""
-            else:
-                rho = _release(base, bucket, platform)
-                held = f"; pool = logged + {rho:g} x warm-up forward (rho held)" if rho else ""
-            y = logged + rho * np.array([o.graph_release_basis_gib for o in group])
+            rho = _release(base, bucket, platform)
+            held = f"; pool = logged + released (rho {rho:g} held)" if rho else ""
+            y = np.array([o.graph_scaled_gib for o in group]) + np.array([o.graph_release.released(rho)
+                                                                           for o in group])
             if float(np.median(y)) <= 0:
                 line, note = {"base": 0.0, "per_layer": 0.0}, "median logged <= 0: zero line"
             elif len(group) >= MIN_GRAPH_RECORDS and len({o.graph_layers for o in group}) > 1:
                 columns = {"base": np.ones(len(group)), "per_layer": np.array([float(o.graph_layers) for o in group]),
-                           "mla": np.array([float(o.graph_backend == "mla") for o in group]),
-                           "hybrid": np.array([float(o.graph_backend == "hybrid") for o in group])}
+                           **{n: np.array([float(o.graph_backend == n) for o in group]) for n in GRAPH_TERMS[2:]}}
                 used = ["base"] + [n for n in GRAPH_TERMS[1:] if np.ptp(columns[n]) > 0]
                 solution, *_ = np.linalg.lstsq(np.column_stack([columns[n] for n in used]), y, rcond=None)
                 line = {n: float(v) for n, v in zip(used, solution, strict=True)}
                 line.setdefault("per_layer", 0.0)
-                note = "least squares on [1, layers, mla, hybrid]"
+                note = "least squares on [1, layers, mla, mla_sparse, mamba, linear]"
             else:
                 older = [b for b in order[: order.index(bucket)] if (b, platform) in lines or _line(base, b, platform)]
                 if not older:
@@ -242,6 +237,18 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
                 note = f"the {older[-1]} line x {scale:.3f} (median logged / line)"
             lines[(bucket, platform)] = line
             how[(bucket, platform)] = note + held
+    for (bucket, platform), lender in GRAPH_RELEASE_FITS.items():
+        group = rows.get((bucket, platform), [])
+        line = lines.get((lender, platform)) or _line(base, lender, platform)
+        if not group or not line:
+            continue
+        fitted_rho = _fit_release(group, line)
+        if fitted_rho is None:
+            continue
+        lines[(bucket, platform)] = dict(line)
+        releases[(bucket, platform)] = fitted_rho
+        how[(bucket, platform)] = (f"the {lender} line (same capture code); rho by least squares on logged = line - "
+                                   "max(DeepGEMM reserve, rho x dense forward + MoE per-call buffers)")
     out = {}
     for (bucket, platform), line in lines.items():
         group = rows[(bucket, platform)]
@@ -253,32 +260,27 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
                                    tuple(sorted(set(models))), None, how[(bucket, platform)])
     for (bucket, platform), rho in releases.items():
         entry_id = f"cuda_graph_release/{bucket}/{platform}"
-        low, high = BOUNDS["cuda_graph_release"]
         group = rows[(bucket, platform)]
-        out[entry_id] = Fitted(entry_id, min(max(rho, low), high), rho, len(group),
-                               tuple(sorted({o.model for o in group})), None, how[(bucket, platform)])
+        out[entry_id] = Fitted(entry_id, rho, rho, len(group), tuple(sorted({o.model for o in group})), None,
+                               how[(bucket, platform)])
     return out
 
 
-def _fit_release(group: list[Observation], logged: Any, columns: tuple[str, ...] | None,
-                 ) -> tuple[dict[str, float], float, list[str]] | None:
-    """The pool line (``columns`` of it), rho, and the columns used, fitted together: logged = line - rho x forward
-    (both at the reference capture count). None where rho is not fitted for the group or the records cannot
-    determine it (too few, or one warm-up forward for all). A rho <= 0 is returned as fitted: the caller then sets
-    rho 0 and fits the line alone."""
+def _fit_release(group: list[Observation], line: dict[str, float]) -> float | None:
+    """rho minimizing the squared error of logged = line - ``released_bytes`` over the group (all at the reference
+    capture count), searched on a grid over its bounds; None where the records cannot determine it (fewer than
+    ``MIN_GRAPH_RECORDS``, or no dense warm-up forward among them)."""
     import numpy as np
 
-    basis = np.array([o.graph_release_basis_gib for o in group])
-    if columns is None or len(group) < MIN_GRAPH_RECORDS or np.ptp(basis) <= 0:
+    if len(group) < MIN_GRAPH_RECORDS or not any(o.graph_release.dense > 0 for o in group):
         return None
-    available = {"base": np.ones(len(group)), "per_layer": np.array([float(o.graph_layers) for o in group]),
-                 "mla": np.array([float(o.graph_backend == "mla") for o in group]),
-                 "hybrid": np.array([float(o.graph_backend == "hybrid") for o in group])}
-    used = [n for n in columns if n == "base" or np.ptp(available[n]) > 0]
-    solution, *_ = np.linalg.lstsq(np.column_stack([available[n] for n in used] + [-basis]), logged, rcond=None)
-    line = {n: float(v) for n, v in zip(used, solution[:-1], strict=True)}
-    line.setdefault("per_layer", 0.0)
-    return line, float(solution[-1]), used
+    pool = np.array([line_gib(line, o.graph_layers, o.graph_backend) for o in group])
+    logged = np.array([o.graph_scaled_gib for o in group], dtype=float)
+    low, high = BOUNDS["cuda_graph_release"]
+    grid = np.arange(low, high + RHO_GRID_STEP / 2, RHO_GRID_STEP)
+    errors = [float(np.sum((pool - np.array([o.graph_release.released(rho) for o in group]) - logged) ** 2))
+              for rho in grid]
+    return round(float(grid[int(np.argmin(errors))]), 3)
 
 
 def _fit_rocm_load(observations: list[Observation]) -> dict[str, Fitted]:
@@ -402,7 +404,7 @@ def entry_ids_of(o: Observation) -> list[tuple[str, str]]:
            (f"non_torch_gib/{o.bucket}/{o.platform}/{o.gpus}", "kv_cache"),
            *((f"cuda_graph_pool_gib/{o.bucket}/{o.platform}/{t}", "cuda_graphs")
              for t in ("base", "per_layer", o.graph_backend) if t != "standard")]
-    if o.graph_release_basis_gib > 0:
+    if o.graph_release.dense > 0:
         ids.append((f"cuda_graph_release/{o.bucket}/{o.platform}", "cuda_graphs"))
     if o.rocm_features is not None:
         ids += [(f"rocm_load/{t}", "weights") for t in ("moe16_reserve_fraction", "fp8_moe_layer_fraction",

@@ -12,9 +12,11 @@ components count; derived ones never do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pytest_llmsizer.calculator import Estimate, EstimateRequest, estimate
 from pytest_llmsizer.calculator import coefficients as k
+from pytest_llmsizer.calculator.cuda_graphs import released_bytes
 from pytest_llmsizer.calculator.engines import vllm_kv_pool_bytes
 from pytest_llmsizer.calculator.platform import RocmLoadFeatures
 from pytest_llmsizer.calculator.resolve import request_from_profile
@@ -25,6 +27,18 @@ from pytest_llmsizer.units import GiB
 
 EVALUATED = ("weights", "kv_cache", "kv_cache_tokens", "activations", "non_torch", "cuda_graphs")
 """The quantities a calibration changes, compared on held-out profiles."""
+
+
+class GraphRelease(NamedTuple):
+    """The warm-up terms of ``cuda_graphs.released_bytes`` for one profile (GiB): released = max(deepgemm,
+    rho x dense + moe)."""
+
+    dense: float
+    moe: float
+    deepgemm: float
+
+    def released(self, rho: float) -> float:
+        return released_bytes(rho, dense_bytes=self.dense, moe_bytes=self.moe, deepgemm_bytes=self.deepgemm)
 
 
 @dataclass(frozen=True)
@@ -48,9 +62,9 @@ class Observation:
     """The logged graph pool scaled to the reference capture count (``coefficients.CUDA_GRAPH_REFERENCE_SIZES``)."""
     graph_layers: int = 0
     graph_backend: str = "standard"
-    graph_release_basis_gib: float = 0.0
-    """The warm-up forward whose cached blocks the first capture releases, scaled like ``graph_scaled_gib`` (GiB;
-    0 where no pre-capture warm-up leaves blocks cached: ``cuda_graphs.cache_release_cause``)."""
+    graph_release: GraphRelease = field(default_factory=lambda: GraphRelease(0.0, 0.0, 0.0))
+    """What the pre-capture warm-ups leave cached for the first capture to release (``cuda_graphs.released_bytes``),
+    scaled like ``graph_scaled_gib`` (all 0 where nothing is left cached: ``cuda_graphs.cache_release_cause``)."""
     rocm_residual_gib: float | None = None
     """ROCm: logged weights - calculated tensor bytes - the exact load terms (MoE row padding, fp8 fnuz mask), GiB."""
     rocm_features: RocmLoadFeatures | None = None
@@ -110,11 +124,12 @@ def observe(profile: Profile, label: str) -> Observation | str:
             overhead = left - measured["kv_cache"]
     graphs = None if request.enforce_eager else measured.get("cuda_graphs")
     graph_terms = est.details.get("cuda_graph_terms") or {}
-    scaled, basis = None, 0.0
+    scaled, release = None, GraphRelease(0.0, 0.0, 0.0)
     if graphs is not None and graph_terms.get("capture_sizes"):
         to_reference = k.CUDA_GRAPH_REFERENCE_SIZES / graph_terms["capture_sizes"]
         scaled = graphs / GiB * to_reference
-        basis = graph_terms.get("release_basis_bytes", 0) / GiB * to_reference
+        release = GraphRelease(*(graph_terms.get(f"release_{part}_bytes", 0) / GiB * to_reference
+                                 for part in ("dense", "moe", "deepgemm")))
     rocm_residual, features = _rocm(profile, request, est)
     return Observation(
         label, profile.model.id, engine, f"{version[0]}.{version[1]}", version_bucket(version), request.platform,
@@ -126,7 +141,7 @@ def observe(profile: Profile, label: str) -> Observation | str:
         graph_scaled_gib=scaled,
         graph_layers=int(graph_terms.get("layers") or 0),
         graph_backend=str(graph_terms.get("attention_backend") or "standard"),
-        graph_release_basis_gib=basis,
+        graph_release=release,
         rocm_residual_gib=rocm_residual,
         rocm_features=features,
         measured=measured,
