@@ -11,9 +11,11 @@ An entry id is ``family/key/...``:
 * ``sampler_bytes_per_seq_vocab/<bucket>`` (c_v, bytes per dummy sequence x vocab entry),
 * ``non_torch_gib/<bucket>/<platform>/<gpus per replica>``,
 * ``cuda_graph_pool_gib/<bucket>/<platform>/<term>`` (the CUDA-graph pool line at the reference capture count: term
-  ``base``, ``per_layer``, ``mla`` or ``hybrid``; ``calculator/cuda_graphs.py``),
+  ``base``, ``per_layer`` or an attention backend class, ``mla``, ``mla_sparse``, ``mamba``, ``linear``;
+  ``calculator/cuda_graphs.py``),
 * ``cuda_graph_release/<bucket>/<platform>`` (rho: the allocator cache the first capture hands back, per byte of
-  the pre-capture warm-up's forward pass, so the logged "took" = pool - rho x forward; dimensionless, 0 where absent),
+  the pre-capture warm-up forward's dense part, beside the MoE kernel's per-call buffers and DeepGEMM's warm-up
+  reserve: ``cuda_graphs.released_bytes``; dimensionless, 0 where absent),
 * ``rocm_load/<term>`` and ``rocm_load_growth_gib/<gpus>`` (the ROCm "Model loading took" reserves and load growth;
   ``calculator/platform.py``),
 * ``cuda_context_gib/<platform>`` (plain transformers engine: CUDA context and allocator overhead).
@@ -81,7 +83,8 @@ UNITS = {
     "sampler_bytes_per_seq_vocab": "B per (dummy sequence x vocab entry)",
     "non_torch_gib": "GiB per GPU",
     "cuda_graph_pool_gib": "GiB per GPU at the reference capture count (per layer for per_layer)",
-    "cuda_graph_release": "dimensionless: cached bytes the first capture releases per byte of the warm-up forward",
+    "cuda_graph_release": ("dimensionless: cached bytes the first capture releases per byte of the warm-up "
+                           "forward's dense part"),
     "rocm_load": "fraction of the bytes processed after loading",
     "rocm_load_growth_gib": "GiB per GPU",
     "cuda_context_gib": "GiB per GPU",

@@ -145,30 +145,35 @@ pool coefficients were fitted on."""
 
 CUDA_GRAPH_POOL: dict[str, dict[str, dict[str, float]]] = _BUILTIN.table("cuda_graph_pool_gib")
 """CUDA-graph pool per GPU at the reference capture count (GiB; calculator/cuda_graphs.py): base + per_layer x
-decoder layers on the rank + an offset for MLA or hybrid (Mamba/GDN) attention, per version bucket and platform.
-FITTED (data file, by ``python benchmarks/fit.py --write``) on the "fit" split of vme-dev.jsonl (release builds):
-least squares where a bucket has >= 3 records and several layer counts (<0.17 ROCm n=9, residual median 0.03 GiB;
-0.17-0.19 CUDA n=19, 0.11 GiB), else the nearest older line of the platform times the median ratio logged / line
-(0.17-0.19 ROCm x1.689 from 1 record; >=0.20 CUDA x0.879 from 1 record). Before 0.17 on CUDA the log is the pool
-minus the cache the capture releases (``CUDA_GRAPH_RELEASE``): there the base (1.32 GiB, no per-layer term) is fitted
-together with rho on [1, -forward] (36 records; the column choice is in ``calibration/fit.GRAPH_RELEASE_FITS``).
+decoder layers on the rank + an offset per attention backend class (``cuda_graphs.attention_backend``: mla,
+mla_sparse, mamba, linear), per version bucket and platform. FITTED (data file, by ``python benchmarks/fit.py
+--write``) on the "fit" split of vme-dev.jsonl (release builds): least squares where a bucket has >= 3 records and
+several layer counts (<0.17 ROCm n=9, residual median 0.03 GiB; 0.17-0.19 CUDA n=19 of 8 models, 0.035 GiB), else the
+nearest older line of the platform times the median ratio logged / line (0.17-0.19 ROCm x1.689 from 1 record; >=0.20
+CUDA from 1 record). Before 0.17 on CUDA the log is the pool minus the cache the capture releases
+(``CUDA_GRAPH_RELEASE``); there the line is the 0.17-0.19 one, borrowed (``calibration/fit.GRAPH_RELEASE_FITS``).
+Each backend offset rests on few models (mla: DeepSeek-R1 and sarvam-105b; mla_sparse: DeepSeek-V3.2; mamba:
+Nemotron-3-Nano; linear: Qwen3.5 and Qwen3-Coder-Next), so a new model of a class inherits that class's size.
 Held-out error of the logged figure (``python benchmarks/accuracy.py``, 2026-12-04; |logged - calculated| median /
-p90, and |%| over |logged| >= 0.25 GiB): CUDA < 0.17 0.129 / 0.462 GiB (62 records; predicting no pool: 0.190 /
-0.780; the spread among identical settings of those records: median 0.02, p90 0.48, max 0.78 GiB; in percent 67% /
-109% over 29 records, a figure centred on zero), CUDA 0.17-0.19 0.172 / 0.478 GiB, 11.3% / 31.6% (37 records), CUDA
->= 0.20 0.311 / 1.007 GiB, 19.4% / 58.1% (8 records, issue-thread consumer GPUs among them), ROCm 0.086 / 2.267 GiB,
-1.9% / 42.4% (21 records; the p90 is development builds)."""
+p90, and |%| over |logged| >= 0.25 GiB): CUDA < 0.17 0.094 / 0.244 GiB (62 records; the spread among identical
+settings of those records: median 0.02, p90 0.48, max 0.78 GiB), 17.5% / 57.7% over 29 records; CUDA 0.17-0.19
+0.061 / 0.407 GiB, 6.4% / 19.7% (37 records); CUDA >= 0.20 0.268 / 1.226 GiB, 16.8% / 53.4% (8 records,
+issue-thread consumer GPUs among them); ROCm 0.086 / 2.267 GiB, 1.9% / 42.4% (21 records; the p90 is development
+builds). Every held-out record: 9.6% / 46.7% (94 records over 0.25 GiB). Cross-validated by model (5 folds, fit
+split, ``benchmarks/fit.py``): mean |error| 0.255 GiB, median 24.5%, where the former model (own < 0.17 line, rho
+over the whole forward, one hybrid class) gave 0.309 GiB, 48.4%."""
 
 CUDA_GRAPH_RELEASE: dict[str, dict[str, float]] = _BUILTIN.table("cuda_graph_release")
-"""rho, by version bucket and platform (dimensionless; calculator/cuda_graphs.py): the allocator cache the first
-CUDA-graph capture hands back, per byte of the pre-capture warm-up's forward pass (``activations.forward_bytes`` at
-max_num_batched_tokens; the FlashInfer autotune on SM >= 9.0), so the logged "took" = pool - rho x forward. FITTED
-(data file, by ``python benchmarks/fit.py --write``) with the pool base on the 36 CUDA < 0.17 fit records: 2.176
-(logged = 1.32 GiB - 2.18 x forward GiB). The H200 probe ``benchmarks/gpu_graph_release.py`` (a bf16 stack, one
-eager forward at 8192 tokens) released 1.80 GiB against a forward_bytes of 1.14 GiB for its layer shape, rho 1.6;
-the fitted value also carries the DeepGEMM warm-up of fp8 block-quantized models and what the real forward holds
-beyond the formula. 0 elsewhere: from vLLM 0.17 the logs show no release (why is not established); fitted on
-CUDA 0.17-0.19 (0.12) or ROCm < 0.17 (0.125) it did not improve the held-out error (``GRAPH_RELEASE_FITS``)."""
+"""rho, by version bucket and platform (dimensionless; calculator/cuda_graphs.py ``released_bytes``): the allocator
+cache the first CUDA-graph capture hands back per byte of the pre-capture warm-up forward's dense part
+(``activations.dense_forward_bytes`` at max_num_batched_tokens; the FlashInfer autotune on SM >= 9.0), beside the
+exact per-call buffers of the MoE kernel and DeepGEMM's warm-up reserve (``moe_kernels``). FITTED (data file, by
+``python benchmarks/fit.py --write``) on the 36 CUDA < 0.17 fit records under the borrowed 0.17-0.19 pool line:
+1.580. The H200 probe ``benchmarks/gpu_graph_release.py`` (a bf16 dense stack, one eager forward at 8192 tokens)
+released 1.80 GiB against a dense forward of 1.14 GiB for its layer shape (2 B x 8192 x (2 x 5120 + 3 x 5120 + 3 x
+16384)): rho 1.58 measured there, 1.580 fitted on the logs. 0 elsewhere: from vLLM 0.17 the logs show no release
+(why is not established); fitted on CUDA 0.17-0.19 (0.12 under the former model) it made the held-out error worse
+(``GRAPH_RELEASE_FITS``); ROCm builds run neither the FlashInfer autotune nor DeepGEMM."""
 
 CUDA_GRAPH_RELEASE_SINCE = (0, 11)
 """The oldest vLLM whose "Graph capturing took" is taken to include the release of the warm-up's cached blocks: the

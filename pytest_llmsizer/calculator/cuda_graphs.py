@@ -3,28 +3,34 @@
 vLLM captures one graph per batch size in its capture list (largest first, into one shared pool), per compiled
 piece of the model (piecewise) and, from ~0.17, full graphs for decode as well (FULL_AND_PIECEWISE). What the pool
 holds grows with the number of captured graphs, with the layers each graph replays (their static buffers and
-kernel nodes), and with the attention backend (MLA decode kernels and Mamba/GDN state kernels keep their own
-metadata buffers). The pool is modelled as
+kernel nodes), and with the attention backend (``attention_backend``: MLA decode, DeepSeek-V3.2's sparse MLA,
+Mamba-2 and Gated-DeltaNet state kernels keep their own metadata buffers). The pool is modelled as
 
     pool = n_graphs / n_ref x (base + per_layer x layers + backend offset)      (>= 0)
 
 with ``base``, ``per_layer`` and the backend offsets fitted per vLLM version bucket and platform by
 ``benchmarks/fit.py`` (``coefficients.CUDA_GRAPH_POOL``, at the reference capture count ``n_ref`` of the data:
-max_num_seqs 1024 -> 51 sizes). The count n_graphs scales it to other max_num_seqs.
+max_num_seqs 1024 -> 51 sizes). The count n_graphs scales it to other max_num_seqs. Before 0.17 on CUDA the line is
+the 0.17-0.19 one (the capture code is the same; ``calibration/fit.GRAPH_RELEASE_FITS`` says why).
 
 The log does not print the pool. ``capture_model()`` logs start_free - end_free (``torch.cuda.mem_get_info``) around
-the capture, and just before it ``kernel_warmup()`` ran, on SM >= 90 with FlashInfer installed (a vLLM dependency on
-NVIDIA), a FlashInfer autotune that is a full eager forward at max_num_batched_tokens. Its blocks stay cached in
-torch's allocator; ``torch.cuda.graph()`` empties the cache on entry (vLLM keeps that only for the first piece of
-each forward), so the first capture hands them back to the device inside the measured window:
+the capture, and just before it ``kernel_warmup()`` ran, on SM >= 90: DeepGEMM's warm-up of fp8 block-quantized
+experts (where DeepGEMM is installed) and a FlashInfer autotune that is a full eager forward at
+max_num_batched_tokens. What they free stays cached in torch's allocator; ``torch.cuda.graph()`` empties the cache on
+entry (vLLM keeps that only for the first piece of each forward), so the first capture hands it back to the device
+inside the measured window:
 
-    logged = pool - released,   released = rho x forward_bytes(arch, max_num_batched_tokens, tp, act bytes)
+    logged = pool - released,
+    released = max(DeepGEMM reserve, rho x dense forward + the MoE kernel's per-call buffers)     (``released_bytes``)
 
-(``calculator/activations.forward_bytes``, the one home of that formula; rho per version bucket and platform,
-``coefficients.CUDA_GRAPH_RELEASE``, 0 where not fitted). Reproduced on an H200 by ``benchmarks/gpu_graph_release.py``.
-So the logged figure can be negative (a big forward, a small pool) and only there; the pool itself never is. rho is
-fitted > 0 only before vLLM 0.17 on NVIDIA: from 0.17 the logs no longer show the release, for a reason not
-established (the capture and warm-up code is the same; torch 2.9 -> 2.10, flashinfer 0.6.3 -> 0.6.4).
+The dense forward is ``activations.dense_forward_bytes``; the MoE kernel, its buffers and whether they are
+allocated per call or held in a persistent workspace (which is never cached, so never handed back) are
+``moe_kernels``' (from vLLM's source per version). rho, per version bucket and platform
+(``coefficients.CUDA_GRAPH_RELEASE``, 0 where not fitted), scales the dense formula only. Reproduced on an H200 by
+``benchmarks/gpu_graph_release.py``. So the logged figure can be negative (a big forward, a small pool) and only
+there; the pool itself never is. rho is fitted > 0 only before vLLM 0.17 on NVIDIA: from 0.17 the logs no longer
+show the release, for a reason not established (the capture and warm-up code is the same; torch 2.9 -> 2.10,
+flashinfer 0.6.3 -> 0.6.4).
 The pool is outside vLLM's budget before 0.21 (it sits on top of utilization x total), inside from 0.21.
 """
 

@@ -305,7 +305,8 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
     if moe is not None and not moe.traced:
         assumptions.append(
             f"the fused-MoE kernel vLLM runs for {arch.quantization.method if arch.quantization else '16-bit'} "
-            "experts was not traced: its buffers are priced as the Triton kernel's")
+            f"experts{' on this GPU (FlashInfer TRT-LLM)' if moe.name == 'flashinfer-trtllm' else ''} was not "
+            "traced: its buffers are priced as the Triton kernel's")
     non_torch, non_torch_note = non_torch_bytes(req.platform, tp * pp, version,
                                                 coefficients.table("non_torch_gib") if coefficients else None)
     if non_torch_note:

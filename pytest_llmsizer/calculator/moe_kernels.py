@@ -29,8 +29,9 @@ experts are spread by expert parallelism):
   allocated per call inside FlashInfer (``getWorkspaceDeviceBufferSizes``, FlashInfer 0.6.3): permuted inputs M x
   top_k x K in the input dtype (bf16 for block scales, fp8 for per-tensor), the GLU intermediate M x top_k x 2 I' in
   bf16 (I' for plain experts), fc1 M x top_k x I' and fc2 M x top_k x K in bf16 (I' = I_e per rank): transient. On SM
-  10.x vLLM first tries FlashInfer's TRT-LLM kernel for block scales; its workspace is not traced and is priced as the
-  CUTLASS one. Unquantized experts keep Triton (``oracle/unquantized`` needs VLLM_USE_FLASHINFER_MOE_FP16).
+  10.x vLLM first tries FlashInfer's TRT-LLM kernel for block scales; its workspace is not traced: priced as the
+  Triton kernel's buffers, allocated per call like FlashInfer's CUTLASS one. Unquantized experts keep Triton
+  (``oracle/unquantized`` needs VLLM_USE_FLASHINFER_MOE_FP16).
 * other formats (AWQ, GPTQ, MXFP4, NVFP4, INT8) run Marlin or format-specific kernels that are not traced here:
   priced as the Triton buffers of the version, and ``MoeKernel.traced`` says so.
 
@@ -61,7 +62,7 @@ DEEPGEMM_BLOCK = 128
 """DeepGEMM's M/K alignment for the contiguous grouped layout (``get_mk_alignment_for_contiguous_layout``) and the
 fp8 weight block it runs: [128, 128]."""
 
-KernelName = Literal["triton", "triton-modular", "cutlass-fp8-modular", "flashinfer-cutlass"]
+KernelName = Literal["triton", "triton-modular", "cutlass-fp8-modular", "flashinfer-cutlass", "flashinfer-trtllm"]
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,11 @@ def moe_kernel(arch: ModelArch, tokens: int, tp: int, act_bytes: float, *, versi
     if version >= FLASHINFER_FP8_SINCE and cuda_sm90 and quant is not None and quant.method == "fp8" and (
             _fp8_block_128(quant) or quant.source_method == "modelopt"):
         block = _fp8_block_128(quant)
-        hopper_tp = sm == (9, 0) and not expert_parallel and version >= TRITON_FOR_BLOCK_TP_SINCE
-        if not block or (_deepgemm_capable(sm) and not hopper_tp):
+        if block and sm is not None and (10, 0) <= sm < (11, 0):
+            n_act = n / 2 if moe.gated else n  # TRT-LLM kernel: not traced, priced as Triton's buffers, per call
+            return MoeKernel("flashinfer-trtllm", act_bytes * rows * (max(n_act, width) + max(n, width)), 0.0, False)
+        hopper_tp = not expert_parallel and version >= TRITON_FOR_BLOCK_TP_SINCE
+        if not block or (sm == (9, 0) and not hopper_tp):
             input_bytes = 2 if block else 1  # block scales quantize inside the kernel; per-tensor arrives fp8
             glu = (2 if moe.gated else 1) * inter * 2
             workspace = rows * (width * input_bytes + glu + inter * input_bytes + width * 2)

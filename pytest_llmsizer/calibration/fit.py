@@ -160,14 +160,15 @@ Why borrow the pool: vLLM's capture code is the same in 0.16 and 0.17 (``capture
 the capture list; diffed), and on CUDA the logged pool of a model stays put from 0.17 to 0.20 (the same settings:
 DeepSeek-R1 TP8 2.27 -> 2.28 GiB, Qwen3-VL-30B 0.80 -> 0.85, Llama-3.3-70B FP8 TP4 0.85 -> 0.90, Ministral-3-14B
 0.65 -> 0.67, Nemotron-3-Nano 0.85 -> 0.86); before 0.17 the log shows the pool minus the release, so the records
-there pin rho better than a line. Chosen by held-out error (vme-dev, issue 11 item 6, 2026-12-04; |logged -
-calculated| GiB median / p90 on the 62 held-out CUDA < 0.17 records): the borrowed 0.17-0.19 line with rho over the
-warm-up terms of ``moe_kernels`` 0.088 / 0.489; the former own line [1, forward] with rho over the whole forward
-0.129 / 0.462, whose percent error over |logged| >= 0.25 GiB was 67% / 109% (now 33% / 99%); an own line fitted
-with the new terms [1, mla, forward] 0.130 / 0.776 (leave-one-model-out 0.149 / 1.467). CUDA 0.17-0.19: adding a
-release there fitted rho 0.12 and made the leave-one-model-out error worse (0.620 -> 0.793): not fitted (the logs
-show no release from 0.17, for a reason not established). ROCm builds run no FlashInfer autotune and no DeepGEMM:
-not fitted."""
+there pin rho better than a line. Chosen by held-out error (vme-dev, issue 11 item 6, 2026-12-04, ``python
+benchmarks/accuracy.py``; CUDA < 0.17 held-out records: |logged - calculated| GiB median / p90 over 62, and |%| over
+the 29 with |logged| >= 0.25 GiB): the borrowed line with rho over the warm-up terms of ``moe_kernels`` and the five
+backend classes 0.094 / 0.244 GiB, 17.5% / 57.7%; the same with one MLA and one hybrid class 0.088 / 0.488 GiB,
+33.6% / 98.8%; the former model (an own line [1] fitted with rho over the whole forward) 0.129 / 0.462 GiB,
+67% / 109%. Cross-validated by model on the fit split (``benchmarks/fit.py``, 5 folds): 0.255 GiB mean |error| against
+0.309 for the former model. CUDA 0.17-0.19: adding a release there fitted rho 0.12 under the former model and made
+the leave-one-model-out error worse (0.620 -> 0.793): not fitted (the logs show no release from 0.17, for a reason
+not established). ROCm builds run no FlashInfer autotune and no DeepGEMM: not fitted."""
 
 RHO_GRID_STEP = 0.001
 """rho is fitted by a grid over its bounds (``released_bytes`` is not linear in it where DeepGEMM's reserve binds)."""
