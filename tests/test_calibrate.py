@@ -213,6 +213,16 @@ def test_bad_calibration_files_name_the_file_and_path(tmp_path, capsys):
     assert main(["estimate", "meta-llama/Llama-3.1-8B", "--gpu", "H100", "--calibration", str(tmp_path / "no")]) == 2
 
 
+def test_a_calibration_with_the_retired_hybrid_pool_term_is_refused_with_the_reason():
+    """Calibration files written before the backend classes were split name a 'hybrid' pool term; it would be
+    silently unused (no model is 'hybrid' any more), so loading refuses it and says what replaced it."""
+    doc = builtin_set().to_document()
+    doc["coefficients"]["cuda_graph_pool_gib/0.17-0.19/cuda/hybrid"] = {"value": 0.368}
+    with pytest.raises(ConfigError, match=r"old\.yaml: \$\.coefficients\['cuda_graph_pool_gib/0\.17-0\.19/cuda/"
+                       r"hybrid'\].*'hybrid' term was split into 'mamba'.*'linear'.*llmsizer calibrate"):
+        from_document(doc, "old.yaml")
+
+
 def test_estimate_names_the_calibration_and_flags_a_mismatch(fit_half, tmp_path, capsys):
     doc = builtin_set().to_document()
     doc["name"] = "mine"

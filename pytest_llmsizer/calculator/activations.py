@@ -56,7 +56,7 @@ def transformers_forward_bytes(arch: ModelArch, tokens: int, tp: int, act_bytes:
     holds four [S, hidden] tensors at once: the sorted inputs, the masked down-projection output, the output weighted
     by the router and that output put back in token order. The expert intermediates ([S, 2 x I_e], [S, I_e]) are
     freed before that. For Qwen3-30B-A3B at 2 x 512 tokens that is
-    4 x 8192 x 2048 x 2 B = 0.125 GiB, where vLLM's term gives 0.035 GiB."""
+    4 x 8192 x 2048 x 2 B = 0.125 GiB, where vLLM's Triton kernel before 0.14 holds 0.043 GiB (moe_kernels)."""
     total = _layer_bytes(arch, tokens, tp, act_bytes)
     if (moe := moe_layers(arch)) is not None:
         total += act_bytes * 4 * tokens * moe.experts_per_token * arch.hidden_size

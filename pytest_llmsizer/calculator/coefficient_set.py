@@ -51,6 +51,13 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 }
 """Coefficient families and the keys that index them (the parts of an entry id after the family name)."""
 
+GRAPH_POOL_TERMS = ("base", "per_layer", "mla", "mla_sparse", "mamba", "linear")
+"""The terms of a CUDA-graph pool line: a base, a per-layer slope and one offset per attention backend class
+(``cuda_graphs.attention_backend``)."""
+
+RETIRED_TERMS = {"hybrid": "split into 'mamba' (Mamba-2 layers) and 'linear' (Gated DeltaNet) on 2026-12-04"}
+"""Pool-line terms of older calibration files, refused with the reason rather than silently unused."""
+
 BOUNDS: dict[str, tuple[float, float]] = {
     "sampler_bytes_per_seq_vocab": (0.0, 200.0),
     "non_torch_gib": (0.0, 16.0),
@@ -206,6 +213,11 @@ def check_entry_id(entry_id: str, where: str) -> None:
     for name, key in zip(FAMILIES[family], keys, strict=True):
         if name == "gpus" and not key.isdigit():
             raise ConfigError(f"{where}: the GPU count {key!r} is not a positive integer")
+    if family == "cuda_graph_pool_gib" and keys[-1] not in GRAPH_POOL_TERMS:
+        why = f" (the {keys[-1]!r} term was {RETIRED_TERMS[keys[-1]]}; re-run `llmsizer calibrate`)" \
+            if keys[-1] in RETIRED_TERMS else ""
+        raise ConfigError(f"{where}: unknown CUDA-graph pool term {keys[-1]!r}; expected one of "
+                          f"{', '.join(GRAPH_POOL_TERMS)}{why}")
 
 
 def from_document(doc: Any, source: str | None) -> CoefficientSet:

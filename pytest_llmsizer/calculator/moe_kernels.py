@@ -35,7 +35,10 @@ experts are spread by expert parallelism):
 * other formats (AWQ, GPTQ, MXFP4, NVFP4, INT8) run Marlin or format-specific kernels that are not traced here:
   priced as the Triton buffers of the version, and ``MoeKernel.traced`` says so.
 
-Not modelled: ROCm's AITER kernels (off unless VLLM_ROCM_USE_AITER is set); any environment override.
+Not modelled: ROCm's AITER kernels (off unless VLLM_ROCM_USE_AITER is set); any environment override; checkpoints
+of the ``fp8`` format with static per-tensor activation scales, which FlashInfer would also take from 0.16 (their
+``activation_scheme`` is not read, so only ModelOpt's static scales are told apart); experts left unquantized in a
+quantized checkpoint (the whole model's format is taken).
 """
 
 from __future__ import annotations
@@ -105,15 +108,6 @@ def _deepgemm_capable(sm: tuple[int, int] | None) -> bool:
     return sm is not None and (sm == (9, 0) or (10, 0) <= sm < (11, 0))
 
 
-def _experts_quantized(arch: ModelArch) -> QuantSpec | None:
-    """The quantization the routed experts run, None when they are 16-bit (unquantized checkpoint, or experts
-    left out of the quantization)."""
-    quant = arch.quantization
-    if quant is None or "experts" in quant.not_converted:
-        return None
-    return quant
-
-
 def moe_kernel(arch: ModelArch, tokens: int, tp: int, act_bytes: float, *, version: tuple[int, int],
                platform: str, compute_capability: str | None, expert_parallel: bool = False) -> MoeKernel | None:
     """The kernel and its buffers for ``tokens`` tokens on one rank, None for a model without routed experts.
@@ -125,7 +119,7 @@ def moe_kernel(arch: ModelArch, tokens: int, tp: int, act_bytes: float, *, versi
     rows = m * moe.experts_per_token
     n, inter = _rows(moe, tp, expert_parallel)
     width = moe.latent_size or arch.hidden_size
-    quant = _experts_quantized(arch)
+    quant = arch.quantization
     sm = cuda_capability(compute_capability) if compute_capability else (9, 0)
     cuda_sm90 = platform == "cuda" and sm is not None and sm >= (9, 0)
     traced = quant is None or quant.method == "fp8"
@@ -166,7 +160,7 @@ def deepgemm_warmup_bytes(arch: ModelArch, tokens: int, tp: int, *, platform: st
     the w13 blocks where they fit (best fit, as torch's allocator splits a cached block); what does not fit is
     reserved anew. 0 where it does not run."""
     moe = moe_layers(arch)
-    quant = _experts_quantized(arch)
+    quant = arch.quantization
     sm = cuda_capability(compute_capability) if compute_capability else (9, 0)
     if moe is None or not _fp8_block_128(quant) or platform != "cuda" or not _deepgemm_capable(sm):
         return 0

@@ -34,7 +34,7 @@ from typing import Any
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import estimate
-from pytest_llmsizer.calculator.coefficient_set import BOUNDS, DIGITS, UNITS, CoefficientSet, Entry
+from pytest_llmsizer.calculator.coefficient_set import BOUNDS, DIGITS, GRAPH_POOL_TERMS, UNITS, CoefficientSet, Entry
 from pytest_llmsizer.calculator.cuda_graphs import line_gib
 from pytest_llmsizer.calibration.observe import EVALUATED, Observation
 from pytest_llmsizer.errors import LlmsizerError
@@ -151,7 +151,6 @@ def fit_observations(observations: list[Observation], base: CoefficientSet) -> d
 MIN_GRAPH_RECORDS = 3
 """A version bucket with fewer graph observations (or one layer count) gets no line of its own: it takes the nearest
 older line of the platform (fitted here, else the base set's) times the median ratio logged / that line."""
-GRAPH_TERMS = ("base", "per_layer", "mla", "mla_sparse", "mamba", "linear")
 GRAPH_RELEASE_FITS: dict[tuple[str, str], str] = {("<0.17", "cuda"): "0.17-0.19"}
 """Where rho (``cuda_graph_release``: logged = pool - released, ``cuda_graphs.released_bytes``) is fitted, and the
 newer bucket whose pool line the group takes instead of fitting its own; elsewhere rho stays 0.
@@ -218,8 +217,9 @@ def _fit_graph_pool(observations: list[Observation], base: CoefficientSet) -> di
                 line, note = {"base": 0.0, "per_layer": 0.0}, "median logged <= 0: zero line"
             elif len(group) >= MIN_GRAPH_RECORDS and len({o.graph_layers for o in group}) > 1:
                 columns = {"base": np.ones(len(group)), "per_layer": np.array([float(o.graph_layers) for o in group]),
-                           **{n: np.array([float(o.graph_backend == n) for o in group]) for n in GRAPH_TERMS[2:]}}
-                used = ["base"] + [n for n in GRAPH_TERMS[1:] if np.ptp(columns[n]) > 0]
+                           **{n: np.array([float(o.graph_backend == n) for o in group])
+                              for n in GRAPH_POOL_TERMS[2:]}}
+                used = ["base"] + [n for n in GRAPH_POOL_TERMS[1:] if np.ptp(columns[n]) > 0]
                 solution, *_ = np.linalg.lstsq(np.column_stack([columns[n] for n in used]), y, rcond=None)
                 line = {n: float(v) for n, v in zip(used, solution, strict=True)}
                 line.setdefault("per_layer", 0.0)
