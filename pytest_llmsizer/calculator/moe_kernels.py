@@ -38,7 +38,9 @@ experts are spread by expert parallelism):
 Not modelled: ROCm's AITER kernels (off unless VLLM_ROCM_USE_AITER is set); any environment override; checkpoints
 of the ``fp8`` format with static per-tensor activation scales, which FlashInfer would also take from 0.16 (their
 ``activation_scheme`` is not read, so only ModelOpt's static scales are told apart); experts left unquantized in a
-quantized checkpoint (the whole model's format is taken).
+quantized checkpoint (the whole model's format is taken); DeepGEMM's warm-up of fp8 block-quantized *linear* layers
+(one fp8 input and one bf16 output of max_num_batched_tokens rows for the largest layer, a few hundred MiB, whose
+blocks the larger warm-up forward then reuses).
 """
 
 from __future__ import annotations
