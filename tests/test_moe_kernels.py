@@ -7,7 +7,7 @@ import pytest
 
 from pytest_llmsizer.calculator import coefficients as k
 from pytest_llmsizer.calculator import estimate
-from pytest_llmsizer.calculator.moe_kernels import deepgemm_warmup_bytes, moe_kernel
+from pytest_llmsizer.calculator.moe_kernels import deepgemm_warmup_bytes, flashinfer_expert_padding, moe_kernel
 from pytest_llmsizer.calculator.resolve import request_from_options
 from pytest_llmsizer.catalog.models import resolve_model
 
@@ -105,3 +105,27 @@ def test_the_release_is_the_larger_of_the_deepgemm_reserve_and_the_warmup_forwar
     assert (t["release_deepgemm_bytes"] > forward) == (dominant == "deepgemm")
     assert ("DeepGEMM" in t["released_by"]) == (dominant == "deepgemm")
     assert est.per_gpu_bytes["cuda_graphs"] == t["pool_bytes"] - t["released_cache_bytes"]
+
+
+def test_flashinfer_pads_plain_fp8_experts_to_128_from_017_and_the_weights_carry_it():
+    """``prepare_fp8_moe_layer_for_fi`` rounds the per-rank expert intermediate up to 16 (0.16; gated experts after)
+    or 128 (plain experts from 0.17): Nemotron-3-Nano FP8's 1856 stays on 0.16 and becomes 1920 from 0.17. vme-dev
+    logs 30.52 GiB of weights on 0.13-0.16 and 31.40 from 0.18 for the same checkpoint."""
+    arch = resolve_model("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-FP8").arch
+
+    def factor(version: tuple[int, int], **kw: object) -> float:
+        options = {"platform": "cuda", "compute_capability": "9.0", **kw}
+        return flashinfer_expert_padding(arch, 1, version=version, **options)  # type: ignore[arg-type]
+
+    assert factor((0, 16)) == 1.0 and factor((0, 14)) == 1.0
+    assert factor((0, 17)) == factor((0, 20)) == 1920 / 1856
+    assert factor((0, 18), platform="rocm", compute_capability="gfx942") == 1.0
+    assert factor((0, 18), compute_capability="8.0") == 1.0  # Ampere: no FlashInfer fp8 MoE
+    weights = {}
+    for version in ("0.16.0", "0.18.0"):
+        est = estimate(request_from_options("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-FP8", gpu="H200",
+                                            engine_version=version, max_model_len=8192))
+        weights[version] = est.per_gpu_bytes["weights"]
+    extra = 23 * 128 * 2 * 2688 * (1920 - 1856)  # MoE layers x experts x (w1 + w2) x hidden x padding, fp8
+    assert weights["0.18.0"] - weights["0.16.0"] == pytest.approx(extra, abs=1)
+    assert weights["0.18.0"] == pytest.approx(31.40 * 2**30, rel=0.002)  # logged on 0.18-0.20

@@ -33,7 +33,7 @@ from pytest_llmsizer.calculator.kv_cache import (
     layer_specs,
     request_kv_bytes,
 )
-from pytest_llmsizer.calculator.moe_kernels import deepgemm_warmup_bytes, moe_kernel
+from pytest_llmsizer.calculator.moe_kernels import deepgemm_warmup_bytes, flashinfer_expert_padding, moe_kernel
 from pytest_llmsizer.calculator.params import Sharding, pipeline_stages, stage_inventory, total_parameters
 from pytest_llmsizer.calculator.platform import RocmLoadFeatures, rocm_load_features, rocm_load_terms
 from pytest_llmsizer.calculator.request import Estimate, EstimateRequest
@@ -169,13 +169,15 @@ def kv_tokens_from_blocks(num_gpu_blocks: int, block_size: int | None) -> int:
 
 
 def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: CoefficientSet | None = None, *,
-                       rotary_cache: bool = True,
+                       rotary_cache: bool = True, vllm_version: tuple[int, int] | None = None,
                        ) -> tuple[list[int], list[range], dict[str, int], list[dict[str, int]],
                                   list[RocmLoadFeatures | None]]:
     """Weight bytes per pipeline stage as vLLM logs them ("Model loading took"), the first stage's bytes by kind,
     and per stage the platform's load-figure terms beyond the weights and the features they are priced from (ROCm:
     ``calculator.platform``; the calibration fits the reserves to these features, so they have this one home).
-    ``rotary_cache=False`` leaves out vLLM's max_position x rotary_dim cos/sin buffer, for an engine that has none."""
+    ``rotary_cache=False`` leaves out vLLM's max_position x rotary_dim cos/sin buffer, for an engine that has none;
+    ``vllm_version`` (vLLM only) adds the padding its FlashInfer fp8 MoE path gives expert weights
+    (``moe_kernels.flashinfer_expert_padding``)."""
     arch = req.arch
     sh = Sharding(
         tp=req.tensor_parallel_size, pp=req.pipeline_parallel_size, dp=req.data_parallel_size,
@@ -203,6 +205,12 @@ def _weights_per_stage(req: EstimateRequest, dtype: str, coefficients: Coefficie
         by_kind = weight_bytes(arch, inv, dtype=dtype, quant=arch.quantization, tp=sh.tp)
         if i == 0:
             first_breakdown = {kind: round(v) for kind, v in sorted(by_kind.items())}
+        if vllm_version is not None and by_kind.get("experts"):
+            factor = flashinfer_expert_padding(arch, sh.tp, version=vllm_version, platform=req.platform,
+                                               compute_capability=req.gpu_compute_capability,
+                                               expert_parallel=req.enable_expert_parallel)
+            if factor != 1.0:
+                by_kind["experts_flashinfer_padding"] = by_kind["experts"] * (factor - 1)
         attention_layers = sum(1 for i in layers if arch.layer_attention[i] == "full")
         absorbed = mla_absorbed_bytes(arch, attention_layers, sh.tp, dtype, arch.quantization)
         if absorbed:
@@ -292,7 +300,7 @@ def estimate_vllm(req: EstimateRequest) -> Estimate:
             f"max_num_seqs={seqs} (set --max-num-batched-tokens / --max-num-seqs if the deployment differs)"
         )
     weights_per_stage, stages, weights_by_kind, platform_terms, platform_features = _weights_per_stage(
-        req, dtype, coefficients)
+        req, dtype, coefficients, vllm_version=version)
     stage = max(range(len(stages)), key=lambda i: weights_per_stage[i])
     weights = weights_per_stage[stage]
     act_b = dtype_bytes(dtype)

@@ -63,6 +63,13 @@ TRITON_FOR_BLOCK_TP_SINCE = (0, 17)
 """vLLM 0.17: ``_get_priority_backends`` moves Triton to the front for fp8 block-128 experts on SM 9.0 under tensor
 parallelism ("On Hopper for Block Fp8, prefer Triton for TP and FI CUTLASS for EP"; the same in 0.20)."""
 
+FLASHINFER_PLAIN_ALIGNMENT_SINCE = (0, 17)
+"""vLLM 0.17: ``prepare_fp8_moe_layer_for_fi`` pads the per-rank expert intermediate of plain (non-gated) experts to
+a multiple of 128 for FlashInfer (``min_alignment = 16 if is_gated else 128``); 0.16 padded every layout to 16."""
+
+FLASHINFER_ALIGNMENT = 16
+FLASHINFER_PLAIN_ALIGNMENT = 128
+
 DEEPGEMM_BLOCK = 128
 """DeepGEMM's M/K alignment for the contiguous grouped layout (``get_mk_alignment_for_contiguous_layout``) and the
 fp8 weight block it runs: [128, 128]."""
@@ -110,6 +117,46 @@ def _deepgemm_capable(sm: tuple[int, int] | None) -> bool:
     return sm is not None and (sm == (9, 0) or (10, 0) <= sm < (11, 0))
 
 
+def _flashinfer_fp8(arch: ModelArch, *, version: tuple[int, int], platform: str, sm: tuple[int, int] | None,
+                    expert_parallel: bool) -> KernelName | None:
+    """The FlashInfer kernel vLLM's fp8 oracle picks without being asked (``select_fp8_moe_backend``), or None:
+    fp8 block-128 experts on SM 9.0 (CUTLASS; from 0.17 only under expert parallelism) or SM 10.x (TRT-LLM), and
+    ModelOpt's static per-tensor fp8 on SM >= 9.0 (CUTLASS), from 0.16."""
+    quant = arch.quantization
+    if (version < FLASHINFER_FP8_SINCE or platform != "cuda" or sm is None or sm < (9, 0) or quant is None
+            or quant.method != "fp8"):
+        return None
+    if _fp8_block_128(quant):
+        if (10, 0) <= sm < (11, 0):
+            return "flashinfer-trtllm"
+        tensor_parallel_prefers_triton = not expert_parallel and version >= TRITON_FOR_BLOCK_TP_SINCE
+        return "flashinfer-cutlass" if sm == (9, 0) and not tensor_parallel_prefers_triton else None
+    return "flashinfer-cutlass" if quant.source_method == "modelopt" else None
+
+
+def _flashinfer_padded(inter: float, gated: bool, version: tuple[int, int]) -> float:
+    """The per-rank expert intermediate after ``align_fp8_moe_weights_for_fi`` (per-tensor fp8 only)."""
+    align = FLASHINFER_PLAIN_ALIGNMENT if not gated and version >= FLASHINFER_PLAIN_ALIGNMENT_SINCE \
+        else FLASHINFER_ALIGNMENT
+    return -(-inter // align) * align
+
+
+def flashinfer_expert_padding(arch: ModelArch, tp: int, *, version: tuple[int, int], platform: str,
+                              compute_capability: str | None, expert_parallel: bool = False) -> float:
+    """Factor by which vLLM pads the routed-expert weights of per-tensor fp8 checkpoints that FlashInfer's MoE runs
+    (``prepare_fp8_moe_layer_for_fi``): the per-rank intermediate is rounded up to the kernel's alignment, so w13
+    and w2 grow alike. Nemotron-3-Nano FP8 (plain experts, 1856 wide): no padding on 0.16 (a multiple of 16),
+    1856 -> 1920 from 0.17, +0.94 GiB, where vme-dev logs 30.52 GiB on 0.13-0.16 and 31.40 from 0.18. 1.0 where no
+    padding applies."""
+    moe = moe_layers(arch)
+    sm = cuda_capability(compute_capability) if compute_capability else (9, 0)
+    if moe is None or _fp8_block_128(arch.quantization) or _flashinfer_fp8(
+            arch, version=version, platform=platform, sm=sm, expert_parallel=expert_parallel) is None:
+        return 1.0
+    _, inter = _rows(moe, tp, expert_parallel)
+    return _flashinfer_padded(inter, moe.gated, version) / inter
+
+
 def moe_kernel(arch: ModelArch, tokens: int, tp: int, act_bytes: float, *, version: tuple[int, int],
                platform: str, compute_capability: str | None, expert_parallel: bool = False) -> MoeKernel | None:
     """The kernel and its buffers for ``tokens`` tokens on one rank, None for a model without routed experts.
@@ -126,18 +173,17 @@ def moe_kernel(arch: ModelArch, tokens: int, tp: int, act_bytes: float, *, versi
     cuda_sm90 = platform == "cuda" and sm is not None and sm >= (9, 0)
     traced = quant is None or quant.method == "fp8"
 
-    if version >= FLASHINFER_FP8_SINCE and cuda_sm90 and quant is not None and quant.method == "fp8" and (
-            _fp8_block_128(quant) or quant.source_method == "modelopt"):
+    flashinfer = _flashinfer_fp8(arch, version=version, platform=platform, sm=sm, expert_parallel=expert_parallel)
+    if flashinfer == "flashinfer-trtllm":
+        n_act = n / 2 if moe.gated else n  # TRT-LLM kernel: not traced, priced as Triton's buffers, per call
+        return MoeKernel("flashinfer-trtllm", act_bytes * rows * (max(n_act, width) + max(n, width)), 0.0, False)
+    if flashinfer == "flashinfer-cutlass":
         block = _fp8_block_128(quant)
-        if block and sm is not None and (10, 0) <= sm < (11, 0):
-            n_act = n / 2 if moe.gated else n  # TRT-LLM kernel: not traced, priced as Triton's buffers, per call
-            return MoeKernel("flashinfer-trtllm", act_bytes * rows * (max(n_act, width) + max(n, width)), 0.0, False)
-        hopper_tp = not expert_parallel and version >= TRITON_FOR_BLOCK_TP_SINCE
-        if not block or (sm == (9, 0) and not hopper_tp):
-            input_bytes = 2 if block else 1  # block scales quantize inside the kernel; per-tensor arrives fp8
-            glu = (2 if moe.gated else 1) * inter * 2
-            workspace = rows * (width * input_bytes + glu + inter * input_bytes + width * 2)
-            return MoeKernel("flashinfer-cutlass", workspace, act_bytes * m * width, True)
+        inter = inter if block else _flashinfer_padded(inter, moe.gated, version)
+        input_bytes = 2 if block else 1  # block scales quantize inside the kernel; per-tensor arrives fp8
+        glu = (2 if moe.gated else 1) * inter * 2
+        workspace = rows * (width * input_bytes + glu + inter * input_bytes + width * 2)
+        return MoeKernel("flashinfer-cutlass", workspace, act_bytes * m * width, True)
     if version >= MODULAR_SINCE:
         n_act = n / 2 if moe.gated else n
         return MoeKernel("triton-modular", 0.0, act_bytes * rows * (max(n_act, width) + max(n, width)), traced)
