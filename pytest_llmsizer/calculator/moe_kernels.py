@@ -32,6 +32,9 @@ experts are spread by expert parallelism):
   10.x vLLM first tries FlashInfer's TRT-LLM kernel for block scales; its workspace is not traced: priced as the
   Triton kernel's buffers, allocated per call like FlashInfer's CUTLASS one. Unquantized experts keep Triton
   (``oracle/unquantized`` needs VLLM_USE_FLASHINFER_MOE_FP16).
+* FlashInfer's fp8 MoE also changes the weights: ``prepare_fp8_moe_layer_for_fi`` pads the per-rank expert
+  intermediate of per-tensor fp8 experts to a multiple of 16, from 0.17 of 128 for plain (non-gated) experts
+  (``flashinfer_expert_padding``; the weights carry it as the ``experts_flashinfer_padding`` kind).
 * other formats (AWQ, GPTQ, MXFP4, NVFP4, INT8) run Marlin or format-specific kernels that are not traced here:
   priced as the Triton buffers of the version, and ``MoeKernel.traced`` says so.
 
